@@ -1,0 +1,3 @@
+//! The fake CDN: a local stand-in for Tencent's API on 127.0.0.1.
+pub mod v2;
+pub mod v3;

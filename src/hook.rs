@@ -1,0 +1,1 @@
+//! git post-deploy hooks: `prewarm hook post-receive` and `prewarm hook install`.

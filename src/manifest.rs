@@ -1,0 +1,1 @@
+//! The deploy manifest (`--write-manifest`, `--previous`): fingerprints that ship with the site.

@@ -1,0 +1,1 @@
+//! The pipeline: collect → diff → plan → push → report.

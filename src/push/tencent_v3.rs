@@ -1,0 +1,1 @@
+//! push tencent_v3.

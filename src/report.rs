@@ -1,0 +1,1 @@
+//! Report: text for people, JSON for scripts, GitHub annotations and job summary.

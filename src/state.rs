@@ -1,0 +1,1 @@
+//! Durable state: accepted fingerprints, the quota ledger, the backlog, recent tasks.
