@@ -402,3 +402,771 @@ impl Settings {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The file: raw serde structs, every field optional, unknown keys refused.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{Error, Position, Result};
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    site: Option<RawSite>,
+    #[serde(default, rename = "source")]
+    sources: Vec<Spanned<RawSource>>,
+    #[serde(default, rename = "priority")]
+    priority_rules: Vec<RawPriorityRule>,
+    quota: Option<RawQuota>,
+    cdn: Option<RawCdn>,
+    push: Option<RawPush>,
+    state: Option<RawState>,
+    limits: Option<RawLimits>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    domains: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    kind: Spanned<String>,
+    path: Option<Spanned<String>>,
+    url: Option<Spanned<String>>,
+    root: Option<Spanned<String>>,
+    base_url: Option<Spanned<String>>,
+    include: Option<Vec<String>>,
+    exclude: Option<Vec<String>>,
+    pretty_urls: Option<bool>,
+    hidden: Option<bool>,
+    priority: Option<i64>,
+    file: Option<Spanned<String>>,
+    repo: Option<Spanned<String>>,
+    range: Option<Spanned<String>>,
+    prefix: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPriorityRule {
+    glob: Spanned<String>,
+    priority: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuota {
+    per_request: Option<Spanned<i64>>,
+    per_day: Option<Spanned<i64>>,
+    day_utc_offset: Option<Spanned<String>>,
+    reserve: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCdn {
+    provider: Option<Spanned<String>>,
+    api: Option<Spanned<String>>,
+    area: Option<Spanned<String>>,
+    endpoint: Option<Spanned<String>>,
+    action: Option<String>,
+    method: Option<Spanned<String>>,
+    signature_method: Option<Spanned<String>>,
+    region: Option<String>,
+    secret_id_env: Option<Spanned<String>>,
+    secret_key_env: Option<Spanned<String>>,
+    layer: Option<String>,
+    user_agent: Option<String>,
+    url_encode: Option<bool>,
+    headers: Option<std::collections::BTreeMap<String, String>>,
+    // Refused with a pointer to the environment: secrets never live in the file.
+    secret_id: Option<Spanned<toml::Value>>,
+    secret_key: Option<Spanned<toml::Value>>,
+    token: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPush {
+    interval: Option<Spanned<String>>,
+    origin_bandwidth: Option<Spanned<String>>,
+    max_attempts: Option<Spanned<i64>>,
+    timeout: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<String>>,
+    base_backoff: Option<Spanned<String>>,
+    max_backoff: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    path: Option<String>,
+    lock_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_sitemap_depth: Option<Spanned<i64>>,
+    max_decompressed_bytes: Option<Spanned<String>>,
+    max_url_len: Option<Spanned<i64>>,
+    max_fetch_bytes: Option<Spanned<String>>,
+}
+
+/// Overrides from flags and `PREWARM_*` variables (clap has already applied flag > env), applied over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--state`.
+    pub state: Option<PathBuf>,
+    /// `--format` (`GITHUB_ACTIONS=true` picks github when unset).
+    pub format: Option<Format>,
+    /// `--endpoint` / `PREWARM_ENDPOINT`.
+    pub endpoint: Option<String>,
+    /// `--api` / `PREWARM_API`.
+    pub api: Option<Api>,
+    /// `--area` / `PREWARM_AREA`.
+    pub area: Option<Area>,
+    /// `--per-day` / `PREWARM_PER_DAY`.
+    pub per_day: Option<u64>,
+    /// `--sitemap` (replaces the configured sources).
+    pub sitemap: Option<String>,
+    /// `--dir`.
+    pub dir: Option<PathBuf>,
+    /// `--changed` (`-` = stdin).
+    pub changed: Option<String>,
+    /// `--git-diff OLD..NEW`.
+    pub git_diff: Option<String>,
+    /// `--base-url` for `--dir` / `--changed` / `--git-diff`.
+    pub base_url: Option<String>,
+    /// `--repo` for `--git-diff` (default: the config file's folder).
+    pub repo: Option<PathBuf>,
+    /// Per-run options.
+    pub run: RunOptions,
+}
+
+/// Reads the config file (when there is one) and applies the overrides.
+///
+/// `config` is `--config` / `PREWARM_CONFIG`; without it `./prewarm.toml` is used when present, and defaults
+/// otherwise. `cwd` anchors relative flag paths.
+///
+/// # Errors
+/// An unreadable or invalid file, or an invalid override: [`Error::Config`] (file, line, column) or
+/// [`Error::Usage`].
+pub fn resolve(config: Option<&Path>, cwd: &Path, overrides: Overrides) -> Result<Settings> {
+    let path = match config {
+        Some(p) => Some(cwd.join(p)),
+        None => Some(cwd.join("prewarm.toml")).filter(|p| p.is_file()),
+    };
+    let (raw, base_dir, text) = match &path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+            let raw = parse_raw(&text, p)?;
+            let dir = p.parent().map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
+            (raw, dir, text)
+        }
+        None => (RawConfig::default(), cwd.to_path_buf(), String::new()),
+    };
+    let file = path.clone().unwrap_or_else(|| cwd.join("prewarm.toml"));
+    let ctx = Ctx { file: &file, text: &text, base: &base_dir };
+    let mut s = ctx.build(raw)?;
+    s.config_path = path;
+    apply_overrides(&mut s, cwd, overrides)?;
+    Ok(s)
+}
+
+/// Parses config text (for tests and `init`'s self-check).
+///
+/// # Errors
+/// As [`resolve`].
+pub fn from_str(text: &str, file: &Path) -> Result<Settings> {
+    let raw = parse_raw(text, file)?;
+    let base = file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let mut s = Ctx { file, text, base: &base }.build(raw)?;
+    s.config_path = Some(file.to_path_buf());
+    Ok(s)
+}
+
+fn parse_raw(text: &str, file: &Path) -> Result<RawConfig> {
+    toml::from_str::<RawConfig>(text).map_err(|e| {
+        let position = e.span().map_or(Position::Unknown, |sp| line_col(text, sp.start));
+        Error::Config { file: file.to_path_buf(), position, message: e.message().trim().to_string() }
+    })
+}
+
+/// 1-based line and column of a byte offset.
+#[must_use]
+pub fn line_col(text: &str, offset: usize) -> Position {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(before.chars().count(), |i| before[i + 1..].chars().count()) + 1;
+    Position::LineCol { line, col }
+}
+
+struct Ctx<'a> {
+    file: &'a Path,
+    text: &'a str,
+    base: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn err<T>(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> Result<T> {
+        Err(Error::Config {
+            file: self.file.to_path_buf(),
+            position: line_col(self.text, span.start),
+            message: message.into(),
+        })
+    }
+
+    fn positive(&self, v: &Spanned<i64>, key: &str) -> Result<u64> {
+        match u64::try_from(*v.get_ref()) {
+            Ok(n) if n > 0 => Ok(n),
+            _ => self.err(v.span(), format!("`{key}` must be a whole number greater than 0, got {}", v.get_ref())),
+        }
+    }
+
+    fn non_negative(&self, v: &Spanned<i64>, key: &str) -> Result<u64> {
+        u64::try_from(*v.get_ref())
+            .or_else(|_| self.err(v.span(), format!("`{key}` must not be negative, got {}", v.get_ref())))
+    }
+
+    fn duration(&self, v: &Spanned<String>, key: &str) -> Result<Duration> {
+        parse_duration(v.get_ref()).or_else(|e| self.err(v.span(), format!("`{key}`: {e}")))
+    }
+
+    fn bytes(&self, v: &Spanned<String>, key: &str) -> Result<u64> {
+        parse_bytes(v.get_ref()).or_else(|e| self.err(v.span(), format!("`{key}`: {e}")))
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.base.join(p)
+    }
+
+    fn build(&self, raw: RawConfig) -> Result<Settings> {
+        let mut s = Settings::with_defaults(self.base.to_path_buf());
+        if let Some(site) = raw.site {
+            for d in site.domains.unwrap_or_default() {
+                let origin = normalise_origin(d.get_ref()).or_else(|e| self.err(d.span(), format!("`domains`: {e}")))?;
+                if !s.domains.contains(&origin) {
+                    s.domains.push(origin);
+                }
+            }
+        }
+        if let Some(q) = raw.quota {
+            if let Some(v) = &q.per_request {
+                s.quota.per_request = usize::try_from(self.positive(v, "quota.per_request")?).unwrap_or(usize::MAX);
+            }
+            if let Some(v) = &q.per_day {
+                s.quota.per_day = self.positive(v, "quota.per_day")?;
+            }
+            if let Some(v) = &q.reserve {
+                s.quota.reserve = self.non_negative(v, "quota.reserve")?;
+            }
+            if let Some(v) = &q.day_utc_offset {
+                s.quota.day_utc_offset = crate::clock::parse_offset(v.get_ref())
+                    .or_else(|e| self.err(v.span(), format!("`quota.day_utc_offset`: {e}")))?;
+            }
+            if s.quota.reserve >= s.quota.per_day {
+                let span = q.reserve.as_ref().map_or(0..0, Spanned::span);
+                return self.err(span, format!(
+                    "`quota.reserve` ({}) leaves nothing of `quota.per_day` ({})",
+                    s.quota.reserve, s.quota.per_day
+                ));
+            }
+        }
+        if let Some(c) = raw.cdn {
+            self.cdn(&mut s.cdn, c)?;
+        }
+        if let Some(p) = raw.push {
+            if let Some(v) = &p.interval {
+                s.push.interval = self.duration(v, "push.interval")?;
+            }
+            if let Some(v) = &p.origin_bandwidth {
+                s.push.origin_bandwidth = if v.get_ref().trim().is_empty() {
+                    None
+                } else {
+                    Some(parse_bandwidth(v.get_ref()).or_else(|e| self.err(v.span(), format!("`push.origin_bandwidth`: {e}")))?)
+                };
+            }
+            if let Some(v) = &p.max_attempts {
+                s.push.max_attempts = u32::try_from(self.positive(v, "push.max_attempts")?).unwrap_or(u32::MAX).min(20);
+            }
+            if let Some(v) = &p.timeout {
+                s.push.timeout = self.duration(v, "push.timeout")?;
+            }
+            if let Some(v) = &p.connect_timeout {
+                s.push.connect_timeout = self.duration(v, "push.connect_timeout")?;
+            }
+            if let Some(v) = &p.base_backoff {
+                s.push.base_backoff = self.duration(v, "push.base_backoff")?;
+            }
+            if let Some(v) = &p.max_backoff {
+                s.push.max_backoff = self.duration(v, "push.max_backoff")?;
+            }
+        }
+        if let Some(st) = raw.state {
+            if let Some(p) = st.path {
+                s.state.path = self.path(&p);
+            }
+            if let Some(v) = &st.lock_timeout {
+                s.state.lock_timeout = self.duration(v, "state.lock_timeout")?;
+            }
+        }
+        if let Some(l) = raw.limits {
+            if let Some(v) = &l.max_sitemap_depth {
+                s.limits.max_sitemap_depth = usize::try_from(self.positive(v, "limits.max_sitemap_depth")?).unwrap_or(usize::MAX);
+            }
+            if let Some(v) = &l.max_url_len {
+                s.limits.max_url_len = usize::try_from(self.positive(v, "limits.max_url_len")?).unwrap_or(usize::MAX);
+            }
+            if let Some(v) = &l.max_decompressed_bytes {
+                s.limits.max_decompressed_bytes = self.bytes(v, "limits.max_decompressed_bytes")?;
+            }
+            if let Some(v) = &l.max_fetch_bytes {
+                s.limits.max_fetch_bytes = self.bytes(v, "limits.max_fetch_bytes")?;
+            }
+        }
+        for r in raw.priority_rules {
+            if let Err(e) = globset::Glob::new(r.glob.get_ref()) {
+                return self.err(r.glob.span(), format!("`priority.glob`: {e}"));
+            }
+            s.priority_rules.push(PriorityRule { glob: r.glob.into_inner(), priority: r.priority });
+        }
+        for src in raw.sources {
+            let span = src.span();
+            let spec = self.source(src.into_inner(), &s.domains, span)?;
+            s.sources.push(spec);
+        }
+        Ok(s)
+    }
+
+    fn cdn(&self, cdn: &mut CdnSettings, c: RawCdn) -> Result<()> {
+        for (key, v) in [("secret_id", &c.secret_id), ("secret_key", &c.secret_key), ("token", &c.token)] {
+            if let Some(v) = v {
+                return self.err(v.span(), format!(
+                    "`cdn.{key}` is not read from the config file: secrets live in the environment \
+                     (TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY, TENCENTCLOUD_TOKEN); remove the line, \
+                     and rotate the key if the file was ever committed"
+                ));
+            }
+        }
+        if let Some(p) = &c.provider {
+            if p.get_ref() != "tencent" {
+                return self.err(p.span(), format!("`cdn.provider`: unknown provider {:?} (known: \"tencent\")", p.get_ref()));
+            }
+        }
+        if let Some(v) = &c.api {
+            cdn.api = parse_api(v.get_ref()).or_else(|e| self.err(v.span(), format!("`cdn.api`: {e}")))?;
+        }
+        if let Some(v) = &c.area {
+            cdn.area = parse_area(v.get_ref()).or_else(|e| self.err(v.span(), format!("`cdn.area`: {e}")))?;
+        }
+        cdn.endpoint = default_endpoint(cdn.api).to_string();
+        if let Some(v) = &c.endpoint {
+            if !v.get_ref().trim().is_empty() {
+                if url::Url::parse(v.get_ref().trim()).is_err() {
+                    return self.err(v.span(), format!("`cdn.endpoint`: not a URL: {:?}", v.get_ref()));
+                }
+                cdn.endpoint = v.get_ref().trim().to_string();
+            }
+        }
+        if let Some(v) = c.action {
+            cdn.action = v;
+        }
+        if let Some(v) = &c.method {
+            cdn.method = match v.get_ref().to_ascii_uppercase().as_str() {
+                "GET" => Method::Get,
+                "POST" => Method::Post,
+                other => return self.err(v.span(), format!("`cdn.method`: expected \"POST\" or \"GET\", got {other:?}")),
+            };
+        }
+        if let Some(v) = &c.signature_method {
+            cdn.signature_method = match v.get_ref().as_str() {
+                "HmacSHA1" => SignatureMethod::HmacSha1,
+                "HmacSHA256" => SignatureMethod::HmacSha256,
+                other => {
+                    return self.err(v.span(), format!("`cdn.signature_method`: expected \"HmacSHA1\" or \"HmacSHA256\", got {other:?}"));
+                }
+            };
+        }
+        cdn.region = c.region.filter(|r| !r.is_empty());
+        for (key, v, slot) in [
+            ("secret_id_env", &c.secret_id_env, &mut cdn.secret_id_env),
+            ("secret_key_env", &c.secret_key_env, &mut cdn.secret_key_env),
+        ] {
+            if let Some(v) = v {
+                if !is_env_name(v.get_ref()) {
+                    return self.err(v.span(), format!(
+                        "`cdn.{key}` names an environment variable (like \"TENCENTCLOUD_SECRET_KEY\"), \
+                         not a value; put the secret itself in that variable"
+                    ));
+                }
+                v.get_ref().clone_into(slot);
+            }
+        }
+        cdn.layer = c.layer.filter(|l| !l.is_empty());
+        cdn.user_agent = c.user_agent.filter(|l| !l.is_empty());
+        cdn.url_encode = c.url_encode.unwrap_or(false);
+        cdn.headers = c.headers.unwrap_or_default().into_iter().collect();
+        Ok(())
+    }
+
+    fn source(&self, r: RawSource, domains: &[String], span: std::ops::Range<usize>) -> Result<SourceSpec> {
+        let kind = r.kind.get_ref().as_str();
+        let allowed: &[&str] = match kind {
+            "sitemap" => &["path", "url", "priority"],
+            "dir" => &["root", "base_url", "include", "exclude", "pretty_urls", "hidden", "priority"],
+            "changed" => &["file", "root", "base_url", "include", "exclude", "pretty_urls", "hidden", "priority"],
+            "git" => &["repo", "range", "prefix", "root", "base_url", "include", "exclude", "pretty_urls", "hidden", "priority"],
+            other => {
+                return self.err(r.kind.span(), format!(
+                    "unknown source kind {other:?} (expected \"sitemap\", \"dir\", \"changed\" or \"git\")"
+                ));
+            }
+        };
+        let present = [
+            ("path", r.path.is_some()),
+            ("url", r.url.is_some()),
+            ("root", r.root.is_some()),
+            ("base_url", r.base_url.is_some()),
+            ("include", r.include.is_some()),
+            ("exclude", r.exclude.is_some()),
+            ("pretty_urls", r.pretty_urls.is_some()),
+            ("hidden", r.hidden.is_some()),
+            ("file", r.file.is_some()),
+            ("repo", r.repo.is_some()),
+            ("range", r.range.is_some()),
+            ("prefix", r.prefix.is_some()),
+        ];
+        if let Some((key, _)) = present.iter().find(|(k, p)| *p && !allowed.contains(k)) {
+            return self.err(span, format!("`{key}` does not apply to a {kind} source (its keys: {})", allowed.join(", ")));
+        }
+        let priority = r.priority.unwrap_or(0);
+        let mapping = |root_default: Option<&str>| -> Result<Mapping> {
+            let root = match (&r.root, root_default) {
+                (Some(v), _) => self.path(v.get_ref()),
+                (None, Some(d)) => self.path(d),
+                (None, None) => return self.err(span.clone(), format!("a {kind} source needs `root`")),
+            };
+            let base_url = match &r.base_url {
+                Some(v) => normalise_base_url(v.get_ref()).or_else(|e| self.err(v.span(), format!("`base_url`: {e}")))?,
+                None => match domains.first() {
+                    Some(d) => format!("{d}/"),
+                    None => return self.err(span.clone(), format!("a {kind} source needs `base_url` (or set `site.domains`)")),
+                },
+            };
+            Ok(Mapping {
+                root,
+                base_url,
+                include: r.include.clone().unwrap_or_default(),
+                exclude: r.exclude.clone().unwrap_or_default(),
+                pretty_urls: r.pretty_urls.unwrap_or(true),
+                hidden: r.hidden.unwrap_or(false),
+            })
+        };
+        let check_globs = |m: &Mapping| -> Result<()> {
+            for g in m.include.iter().chain(&m.exclude) {
+                if let Err(e) = globset::Glob::new(g) {
+                    return self.err(span.clone(), format!("bad glob {g:?}: {e}"));
+                }
+            }
+            Ok(())
+        };
+        Ok(match kind {
+            "sitemap" => {
+                let location = match (&r.path, &r.url) {
+                    (Some(p), None) => Location::Path(self.path(p.get_ref())),
+                    (None, Some(u)) => {
+                        let v = u.get_ref().trim();
+                        if !(v.starts_with("http://") || v.starts_with("https://")) || url::Url::parse(v).is_err() {
+                            return self.err(u.span(), format!("`url`: expected an http(s) URL, got {v:?}"));
+                        }
+                        Location::Url(v.to_string())
+                    }
+                    (Some(_), Some(u)) => return self.err(u.span(), "a sitemap source takes `path` or `url`, not both"),
+                    (None, None) => return self.err(span, "a sitemap source needs `path` or `url`"),
+                };
+                SourceSpec::Sitemap { location, priority }
+            }
+            "dir" => {
+                let m = mapping(None)?;
+                check_globs(&m)?;
+                SourceSpec::Dir { mapping: m, priority }
+            }
+            "changed" => {
+                let m = mapping(None)?;
+                check_globs(&m)?;
+                let file = match &r.file {
+                    Some(f) if f.get_ref() == "-" => None,
+                    Some(f) => Some(self.path(f.get_ref())),
+                    None => return self.err(span, "a changed source needs `file` (a path, or \"-\" for stdin)"),
+                };
+                SourceSpec::Changed { file, mapping: m, priority }
+            }
+            _ => {
+                let Some(range) = &r.range else {
+                    return self.err(span, "a git source needs `range` (\"OLD..NEW\")");
+                };
+                let prefix = r.prefix.as_ref().map(|p| PathBuf::from(p.get_ref())).unwrap_or_default();
+                let repo = r.repo.as_ref().map_or_else(|| self.base.to_path_buf(), |p| self.path(p.get_ref()));
+                let root_default = repo.join(&prefix);
+                let mut m = mapping(root_default.to_str())?;
+                if r.root.is_none() {
+                    m.root = root_default;
+                }
+                check_globs(&m)?;
+                SourceSpec::Git { repo, range: range.get_ref().clone(), prefix, mapping: m, priority }
+            }
+        })
+    }
+}
+
+fn apply_overrides(s: &mut Settings, cwd: &Path, o: Overrides) -> Result<()> {
+    if let Some(p) = o.state.clone() {
+        s.state.path = cwd.join(p);
+    }
+    if let Some(api) = o.api {
+        if api != s.cdn.api && s.cdn.endpoint == default_endpoint(s.cdn.api) {
+            s.cdn.endpoint = default_endpoint(api).to_string();
+        }
+        s.cdn.api = api;
+    }
+    if let Some(a) = o.area {
+        s.cdn.area = a;
+    }
+    if let Some(e) = o.endpoint.clone().filter(|e| !e.trim().is_empty()) {
+        url::Url::parse(e.trim()).map_err(|_| Error::Usage(format!("--endpoint / PREWARM_ENDPOINT: not a URL: {e:?}")))?;
+        s.cdn.endpoint = e.trim().to_string();
+    }
+    if let Some(n) = o.per_day {
+        if n == 0 {
+            return Err(Error::Usage("--per-day must be greater than 0".into()));
+        }
+        s.quota.per_day = n;
+    }
+    s.format = o.format.unwrap_or_else(|| {
+        if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") { Format::Github } else { Format::Text }
+    });
+    // --sitemap / --dir / --changed / --git-diff replace the configured sources for this run.
+    let replacing = o.sitemap.is_some() || o.dir.is_some() || o.changed.is_some() || o.git_diff.is_some();
+    if replacing {
+        let base_url = match &o.base_url {
+            Some(b) => Some(normalise_base_url(b).map_err(|e| Error::Usage(format!("--base-url: {e}")))?),
+            None => s
+                .sources
+                .iter()
+                .find_map(|src| match src {
+                    SourceSpec::Dir { mapping, .. } | SourceSpec::Changed { mapping, .. } | SourceSpec::Git { mapping, .. } => {
+                        Some(mapping.base_url.clone())
+                    }
+                    SourceSpec::Sitemap { .. } => None,
+                })
+                .or_else(|| s.domains.first().map(|d| format!("{d}/"))),
+        };
+        let configured_root = s.sources.iter().find_map(|src| match src {
+            SourceSpec::Dir { mapping, .. } | SourceSpec::Changed { mapping, .. } => Some(mapping.root.clone()),
+            _ => None,
+        });
+        let need_base = || {
+            base_url.clone().ok_or_else(|| Error::Usage("--dir, --changed and --git-diff need --base-url (or site.domains)".into()))
+        };
+        let mapping = |root: PathBuf| -> Result<Mapping> {
+            Ok(Mapping { root, base_url: need_base()?, include: vec![], exclude: vec![], pretty_urls: true, hidden: false })
+        };
+        let mut sources = Vec::new();
+        if let Some(sm) = o.sitemap.clone() {
+            let location = if sm.starts_with("http://") || sm.starts_with("https://") {
+                Location::Url(sm)
+            } else {
+                Location::Path(cwd.join(sm))
+            };
+            sources.push(SourceSpec::Sitemap { location, priority: 0 });
+        }
+        if let Some(d) = o.dir.clone() {
+            sources.push(SourceSpec::Dir { mapping: mapping(cwd.join(d))?, priority: 0 });
+        }
+        if let Some(c) = o.changed.clone() {
+            let root = o.dir_root_for_changed(cwd, configured_root.clone());
+            let file = if c == "-" { None } else { Some(cwd.join(c)) };
+            sources.push(SourceSpec::Changed { file, mapping: mapping(root)?, priority: 0 });
+        }
+        if let Some(range) = o.git_diff.clone() {
+            if !range.contains("..") {
+                return Err(Error::Usage(format!("--git-diff expects OLD..NEW, got {range:?}")));
+            }
+            let repo = o.repo.clone().map_or_else(|| s.base_dir.clone(), |r| cwd.join(r));
+            let root = configured_root.clone().unwrap_or_else(|| repo.clone());
+            let prefix = root.strip_prefix(&repo).map(Path::to_path_buf).unwrap_or_default();
+            sources.push(SourceSpec::Git { repo, range, prefix, mapping: mapping(root)?, priority: 0 });
+        }
+        s.sources = sources;
+    }
+    if s.domains.is_empty() {
+        // No [site] domains: admit the origins the sources are configured for.
+        for src in &s.sources {
+            let origin = match src {
+                SourceSpec::Dir { mapping, .. } | SourceSpec::Changed { mapping, .. } | SourceSpec::Git { mapping, .. } => {
+                    normalise_origin(&mapping.base_url).ok()
+                }
+                SourceSpec::Sitemap { location: Location::Url(u), .. } => normalise_origin(u).ok(),
+                SourceSpec::Sitemap { .. } => None,
+            };
+            if let Some(o) = origin.filter(|o| !s.domains.contains(o)) {
+                s.domains.push(o);
+            }
+        }
+    }
+    s.run = o.run;
+    Ok(())
+}
+
+impl Overrides {
+    fn dir_root_for_changed(&self, cwd: &Path, configured: Option<PathBuf>) -> PathBuf {
+        self.dir.as_ref().map(|d| cwd.join(d)).or(configured).unwrap_or_else(|| cwd.to_path_buf())
+    }
+}
+
+/// The default endpoint of an API.
+#[must_use]
+pub fn default_endpoint(api: Api) -> &'static str {
+    match api {
+        Api::V2 => defaults::ENDPOINT_V2,
+        Api::V3 => defaults::ENDPOINT_V3,
+    }
+}
+
+/// `v2` / `v3`.
+///
+/// # Errors
+/// Anything else.
+pub fn parse_api(v: &str) -> std::result::Result<Api, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "v3" | "3" => Ok(Api::V3),
+        "v2" | "2" => Ok(Api::V2),
+        other => Err(format!("expected \"v3\" (PushUrlsCache) or \"v2\" (CdnOverseaPushser), got {other:?}")),
+    }
+}
+
+/// `mainland` / `overseas` / `global`.
+///
+/// # Errors
+/// Anything else.
+pub fn parse_area(v: &str) -> std::result::Result<Area, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "mainland" => Ok(Area::Mainland),
+        "overseas" => Ok(Area::Overseas),
+        "global" => Ok(Area::Global),
+        other => Err(format!("expected \"mainland\", \"overseas\" or \"global\", got {other:?}")),
+    }
+}
+
+fn is_env_name(v: &str) -> bool {
+    let mut chars = v.chars();
+    chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Normalises an origin (`https://WWW.Example.com:443/` → `https://www.example.com`).
+///
+/// # Errors
+/// Not an http(s) URL, or one with a path, query or credentials.
+pub fn normalise_origin(v: &str) -> std::result::Result<String, String> {
+    let u = url::Url::parse(v.trim()).map_err(|e| format!("{v:?} is not a URL ({e})"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("{v:?}: only http:// and https:// origins can be warmed"));
+    }
+    if u.host_str().is_none() || !u.username().is_empty() || u.password().is_some() {
+        return Err(format!("{v:?}: expected an origin like \"https://www.example.com\""));
+    }
+    Ok(u.origin().ascii_serialization())
+}
+
+fn normalise_base_url(v: &str) -> std::result::Result<String, String> {
+    let mut u = url::Url::parse(v.trim()).map_err(|e| format!("{v:?} is not a URL ({e})"))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+        return Err(format!("{v:?}: expected an http(s) URL like \"https://www.example.com/\""));
+    }
+    u.set_query(None);
+    u.set_fragment(None);
+    let mut s = u.to_string();
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    Ok(s)
+}
+
+/// Parses `30s`, `500ms`, `2m`, `1h`, `0` (seconds when no unit).
+///
+/// # Errors
+/// Any other form.
+pub fn parse_duration(v: &str) -> std::result::Result<Duration, String> {
+    let t = v.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("expected a duration like \"30s\" or \"500ms\", got {v:?}"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("expected a duration like \"30s\" or \"500ms\", got {v:?}")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("duration out of range: {v:?}"))
+}
+
+/// Parses sizes: `256MiB`, `10MB`, `4096` (bytes).
+///
+/// # Errors
+/// Any other form.
+pub fn parse_bytes(v: &str) -> std::result::Result<u64, String> {
+    let t = v.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("expected a size like \"256MiB\", got {v:?}"))?;
+    let mult: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("expected a size like \"256MiB\" or \"10MB\", got {v:?}")),
+    };
+    let bytes = n * mult;
+    if bytes.is_finite() && bytes >= 1.0 && bytes < 1.8e19 {
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "range checked above")]
+        Ok(bytes as u64)
+    } else {
+        Err(format!("size out of range: {v:?}"))
+    }
+}
+
+/// Parses a bandwidth: `50MB/s`, `10MiB/s`, `100Mbit/s` → bytes per second.
+///
+/// # Errors
+/// Any other form.
+pub fn parse_bandwidth(v: &str) -> std::result::Result<u64, String> {
+    let t = v.trim();
+    let bad = || format!("expected a bandwidth like \"50MB/s\" or \"100Mbit/s\", got {v:?}");
+    let per_s = t.strip_suffix("/s").ok_or_else(bad)?;
+    for (suffix, mult) in [("Gbit", 1e9 / 8.0), ("Mbit", 1e6 / 8.0), ("Kbit", 1e3 / 8.0)] {
+        if let Some(num) = per_s.strip_suffix(suffix) {
+            let n: f64 = num.trim().parse().map_err(|_| bad())?;
+            let b = n * mult;
+            if b.is_finite() && b >= 1.0 {
+                #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "positive, finite")]
+                return Ok(b as u64);
+            }
+            return Err(bad());
+        }
+    }
+    parse_bytes(per_s).map_err(|_| bad())
+}
