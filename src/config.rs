@@ -1170,3 +1170,279 @@ pub fn parse_bandwidth(v: &str) -> std::result::Result<u64, String> {
     }
     parse_bytes(per_s).map_err(|_| bad())
 }
+
+/// Build folders `prewarm init` looks for, in order.
+pub const BUILD_DIRS: [&str; 5] = ["public", "dist", "_site", "build", "out"];
+
+/// The commented starter file `prewarm init` writes; `root` is the detected build folder.
+#[must_use]
+pub fn starter(root: Option<&str>) -> String {
+    let (root_line, note) = match root {
+        Some(r) => (format!("root = \"{r}\""), format!("# detected build folder: {r}/\n")),
+        None => ("root = \"public\"".to_string(), "# no build folder found (looked for public/, dist/, _site/, build/, out/): set `root`\n".to_string()),
+    };
+    format!(
+        r#"# prewarm.toml: which URLs to warm on Tencent Cloud CDN after a deploy.
+# Reference: README.md ("Configuration"). Commented lines show the defaults.
+{note}
+[site]
+# Origins prewarm may push; URLs of any other origin are dropped (they would waste quota).
+domains = ["https://www.example.com"]
+
+# A build folder: every file becomes a URL under base_url; its content hash is its fingerprint.
+[[source]]
+kind = "dir"
+{root_line}
+base_url = "https://www.example.com/"
+# include = ["**/*"]
+exclude = ["**/*.map"]
+# pretty_urls = true          # blog/index.html -> https://www.example.com/blog/
+# hidden = false              # dot-files stay out
+# priority = 0                # higher goes first when the quota is short
+
+# A sitemap (file, URL, index, gzip, plain text or robots.txt):
+# [[source]]
+# kind = "sitemap"
+# path = "public/sitemap.xml"   # or url = "https://www.example.com/sitemap.xml"
+
+# A changed-file list, e.g. `git diff --name-only` ("-" = stdin):
+# [[source]]
+# kind = "changed"
+# file = "changed.txt"
+# root = "public"
+# base_url = "https://www.example.com/"
+
+# Glob rules over the URL path, added to the source priority:
+# [[priority]]
+# glob = "/blog/**"
+# priority = 10
+
+[quota]
+# per_request = 20            # URLs per API call
+# per_day = 1000              # URLs per CDN day
+# day_utc_offset = "+08:00"   # the CDN's day boundary (Beijing time)
+# reserve = 0                 # leave this many for manual pushes
+
+[cdn]
+# provider = "tencent"
+# api = "v3"                  # v3 = PushUrlsCache (live); v2 = CdnOverseaPushser (retired by Tencent in 2022)
+# area = "overseas"           # v3: mainland | overseas | global (global spends both quotas)
+# endpoint = ""               # default per api; PREWARM_ENDPOINT overrides; http only for loopback
+# action = "CdnOverseaPushser"  # v2 only
+# method = "POST"             # POST | GET
+# signature_method = "HmacSHA1"  # v2: HmacSHA1 | HmacSHA256
+# region = ""                 # v2: sent and signed when set
+# secret_id_env = "TENCENTCLOUD_SECRET_ID"    # credentials come from the environment only
+# secret_key_env = "TENCENTCLOUD_SECRET_KEY"
+# layer = ""                  # v3 Layer ("middle" for the middle tier)
+# user_agent = ""             # v3 UserAgent for origin pulls
+# url_encode = false          # v3 UrlEncode; prewarm's URLs are already percent-encoded: on would double-encode
+# headers = {{ "X-Prewarm" = "1" }}  # v3 Headers sent to the origin
+
+[push]
+# interval = "0s"             # pause between batches
+# origin_bandwidth = ""       # e.g. "50MB/s": space batches by the bytes they pull from the origin
+# max_attempts = 4
+# timeout = "30s"
+# connect_timeout = "10s"
+# base_backoff = "500ms"
+# max_backoff = "30s"
+
+[state]
+# path = ".prewarm/state.json"  # relative to this file
+# lock_timeout = "60s"
+
+[limits]
+# max_sitemap_depth = 5
+# max_decompressed_bytes = "256MiB"
+# max_url_len = 2000
+# max_fetch_bytes = "256MiB"
+"#
+    )
+}
+
+/// Writes the starter file; refuses to overwrite.
+///
+/// # Errors
+/// The file exists, or can't be written.
+pub fn init(path: &Path) -> Result<String> {
+    if path.exists() {
+        return Err(Error::Usage(format!("{} already exists; not overwriting it", path.display())));
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let root = BUILD_DIRS.iter().copied().find(|d| dir.join(d).is_dir());
+    let text = starter(root);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|e| Error::io(path, e))?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings> {
+        from_str(text, Path::new("/site/prewarm.toml"))
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).map(|_| ()).expect_err("should fail").to_string()
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let s = parse("").unwrap();
+        assert_eq!(s.quota.per_request, 20);
+        assert_eq!(s.quota.per_day, 1000);
+        assert_eq!(s.quota.day_utc_offset.whole_hours(), 8);
+        assert_eq!(s.cdn.api, Api::V3);
+        assert_eq!(s.cdn.area, Area::Overseas);
+        assert_eq!(s.cdn.endpoint, "https://cdn.tencentcloudapi.com/");
+        assert_eq!(s.state.path, Path::new("/site/.prewarm/state.json"));
+        assert_eq!(s.push.max_attempts, 4);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = err("[site]\ndomains = [\"https://a.example\"]\n\n[quota]\nper_dya = 5\n");
+        assert!(e.starts_with("/site/prewarm.toml:5:1: unknown field `per_dya`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_line() {
+        let e = err("[quota]\nper_day = \"lots\"\n");
+        assert!(e.starts_with("/site/prewarm.toml:2:11:"), "{e}");
+        assert!(e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn zero_and_negative_quota() {
+        let e = err("[quota]\nper_day = 0\n");
+        assert_eq!(e, "/site/prewarm.toml:2:11: `quota.per_day` must be a whole number greater than 0, got 0");
+        let e = err("[quota]\nper_request = -3\n");
+        assert!(e.contains("`quota.per_request` must be a whole number greater than 0, got -3"), "{e}");
+        let e = err("[quota]\nreserve = -1\n");
+        assert!(e.contains("must not be negative"), "{e}");
+        let e = err("[quota]\nper_day = 10\nreserve = 10\n");
+        assert!(e.contains("leaves nothing"), "{e}");
+    }
+
+    #[test]
+    fn secrets_in_the_file_are_refused() {
+        let e = err("[cdn]\nsecret_key = \"Gu5t9xGARNpq86cd98joQYCN3EXAMPLE\"\n");
+        assert!(e.starts_with("/site/prewarm.toml:2:14: `cdn.secret_key` is not read from the config file"), "{e}");
+        assert!(e.contains("TENCENTCLOUD_SECRET_KEY"));
+        assert!(!e.contains("Gu5t9x"), "the value must not be echoed: {e}");
+        let e = err("[cdn]\nsecret_key_env = \"Gu5t9xGARNpq86cd98joQYCN3EXAMPLE\"\n");
+        assert!(e.contains("names an environment variable"), "{e}");
+        assert!(!e.contains("Gu5t9x"), "{e}");
+    }
+
+    #[test]
+    fn sources_resolve_relative_to_the_file() {
+        let s = parse(
+            "[site]\ndomains=[\"https://WWW.Example.com:443/\"]\n[[source]]\nkind=\"dir\"\nroot=\"public\"\n\
+             [[source]]\nkind=\"sitemap\"\npath=\"public/sitemap.xml\"\n[[source]]\nkind=\"changed\"\nfile=\"-\"\nroot=\"public\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.domains, vec!["https://www.example.com"]);
+        match &s.sources[0] {
+            SourceSpec::Dir { mapping, .. } => {
+                assert_eq!(mapping.root, Path::new("/site/public"));
+                assert_eq!(mapping.base_url, "https://www.example.com/");
+                assert!(mapping.pretty_urls && !mapping.hidden);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.sources[1], SourceSpec::Sitemap { location: Location::Path("/site/public/sitemap.xml".into()), priority: 0 });
+        assert!(matches!(&s.sources[2], SourceSpec::Changed { file: None, .. }));
+    }
+
+    #[test]
+    fn source_kind_and_keys_are_checked() {
+        let e = err("[[source]]\nkind = \"ftp\"\n");
+        assert!(e.starts_with("/site/prewarm.toml:2:8: unknown source kind \"ftp\""), "{e}");
+        let e = err("[[source]]\nkind = \"sitemap\"\npath = \"a.xml\"\nroot = \"public\"\n");
+        assert!(e.contains("`root` does not apply to a sitemap source"), "{e}");
+        let e = err("[[source]]\nkind = \"dir\"\nroot = \"public\"\n");
+        assert!(e.contains("needs `base_url`"), "{e}");
+        let e = err("[[source]]\nkind = \"sitemap\"\nurl = \"ftp://x/y.xml\"\n");
+        assert!(e.contains("expected an http(s) URL"), "{e}");
+    }
+
+    #[test]
+    fn durations_sizes_bandwidths() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_bytes("256MiB").unwrap(), 256 << 20);
+        assert_eq!(parse_bytes("10MB").unwrap(), 10_000_000);
+        assert_eq!(parse_bandwidth("50MB/s").unwrap(), 50_000_000);
+        assert_eq!(parse_bandwidth("100Mbit/s").unwrap(), 12_500_000);
+        assert!(parse_bandwidth("50MB").is_err());
+        let e = err("[push]\ninterval = \"often\"\n");
+        assert!(e.starts_with("/site/prewarm.toml:2:12: `push.interval`"), "{e}");
+    }
+
+    #[test]
+    fn the_starter_covers_every_key_and_parses() {
+        let text = starter(Some("dist"));
+        parse(&text).unwrap();
+        // Uncomment every commented TOML line (`# key = value`, `# [[table]]`): every key must be a real one.
+        let uncommented: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if rest.starts_with('[') || rest.split_once(" = ").is_some_and(|(k, _)| is_key(k)) => {
+                    rest.find("  #").map_or(rest, |i| &rest[..i]).to_string()
+                }
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let s = parse(&uncommented).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+        assert_eq!(s.cdn.headers, vec![("X-Prewarm".to_string(), "1".to_string())]);
+        assert_eq!(s.priority_rules, vec![PriorityRule { glob: "/blog/**".into(), priority: 10 }]);
+        assert_eq!(s.sources.len(), 3);
+    }
+
+    fn is_key(k: &str) -> bool {
+        !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+    }
+
+    #[test]
+    fn init_refuses_to_overwrite_and_detects_the_build_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("_site")).unwrap();
+        let p = dir.path().join("prewarm.toml");
+        let text = init(&p).unwrap();
+        assert!(text.contains("root = \"_site\""));
+        let e = init(&p).unwrap_err().to_string();
+        assert!(e.contains("already exists"), "{e}");
+    }
+
+    #[test]
+    fn overrides_replace_sources_and_beat_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("prewarm.toml"),
+            "[site]\ndomains=[\"https://www.example.com\"]\n[quota]\nper_day=50\n[[source]]\nkind=\"sitemap\"\npath=\"s.xml\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            per_day: Some(7),
+            dir: Some("public".into()),
+            api: Some(Api::V2),
+            ..Overrides::default()
+        };
+        let s = resolve(None, dir.path(), o).unwrap();
+        assert_eq!(s.quota.per_day, 7);
+        assert_eq!(s.cdn.endpoint, defaults::ENDPOINT_V2);
+        assert_eq!(s.sources.len(), 1);
+        assert!(matches!(&s.sources[0], SourceSpec::Dir { mapping, .. } if mapping.base_url == "https://www.example.com/"));
+    }
+}
