@@ -1,0 +1,96 @@
+//! Shared helpers: the command builder, fixture paths, the fake CDN.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+pub use prewarm::fake_cdn::{FakeCdn, FakeConfig};
+
+/// Fake credentials the fake CDN is started with (never real ones).
+pub const SECRET_ID: &str = "AKIDprewarmTESTfakeSecretId000000000";
+/// The fake SecretKey: no test output may ever contain it.
+pub const SECRET_KEY: &str = "prewarm-TEST-secret-key-0123456789abcdef";
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fixture path.
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("fixtures").join(rel)
+}
+
+/// `prewarm` with a cleared environment, run in `cwd`.
+pub fn prewarm(cwd: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("prewarm").expect("binary built");
+    cmd.env_clear().current_dir(cwd);
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// `prewarm` pointed at a fake CDN, with its credentials.
+pub fn prewarm_at(cwd: &Path, fake: &FakeCdn) -> Command {
+    let mut cmd = prewarm(cwd);
+    cmd.env("PREWARM_ENDPOINT", fake.endpoint())
+        .env("TENCENTCLOUD_SECRET_ID", SECRET_ID)
+        .env("TENCENTCLOUD_SECRET_KEY", SECRET_KEY);
+    cmd
+}
+
+/// A fake CDN config with the test credentials, for `api`.
+pub fn fake_config(api: prewarm::config::Api) -> FakeConfig {
+    FakeConfig {
+        api,
+        secret_id: SECRET_ID.into(),
+        secret_key: SECRET_KEY.into(),
+        domains: vec!["www.example.com".into(), "static.example.com".into()],
+        ..FakeConfig::default()
+    }
+}
+
+/// Writes a prewarm.toml into `dir`.
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("prewarm.toml");
+    std::fs::write(&p, text).expect("write config");
+    p
+}
+
+/// Output as UTF-8.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A site folder of `n` pages under `dir/public`, plus a config pushing it through `api` with fast retries.
+pub fn site(dir: &Path, n: usize, api: &str, extra: &str) {
+    let public = dir.join("public");
+    std::fs::create_dir_all(&public).expect("mkdir");
+    for i in 0..n {
+        std::fs::write(public.join(format!("page-{i:04}.html")), format!("<p>page {i}</p>")).expect("write page");
+    }
+    write_config(
+        dir,
+        &format!(
+            "[site]\ndomains = [\"https://www.example.com\"]\n\n[[source]]\nkind = \"dir\"\nroot = \"public\"\n\
+             base_url = \"https://www.example.com/\"\n\n[cdn]\napi = \"{api}\"\n\n[push]\nbase_backoff = \"10ms\"\n\
+             max_backoff = \"50ms\"\ntimeout = \"5s\"\n{extra}"
+        ),
+    );
+}
+
+/// Parses stdout as one JSON object.
+pub fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", text(&out.stdout)))
+}
+
+/// Asserts the test SecretKey appears nowhere in an output.
+pub fn assert_no_secret(out: &std::process::Output) {
+    for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert!(!text(bytes).contains(SECRET_KEY), "the SecretKey leaked into {name}:\n{}", text(bytes));
+    }
+}
