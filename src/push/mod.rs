@@ -143,6 +143,11 @@ pub trait Provider {
         let _ = task_ids;
         Ok(Vec::new())
     }
+
+    /// The server's `Retry-After` from the last call, when it sent one (a lower bound for the next wait).
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// A task the CDN accepted, with its URLs.
@@ -225,8 +230,250 @@ pub struct PushOutcome {
     pub stop: Option<Stop>,
 }
 
-/// Submits `batches` in order through `provider`.
-pub fn push(batches: Vec<Batch>, provider: &mut dyn Provider, opts: &PushOptions, sink: &mut dyn PushSink) -> PushOutcome {
-    let _ = (batches, provider, opts, sink);
-    todo!("push::push")
+/// Submits `batches` in order through `provider`, sleeping with [`std::thread::sleep`].
+///
+/// See [`push_with`] for what happens on each kind of failure.
+pub fn push(
+    batches: Vec<Batch>,
+    provider: &mut dyn Provider,
+    opts: &PushOptions,
+    sink: &mut dyn PushSink,
+) -> PushOutcome {
+    push_with(batches, provider, opts, sink, &mut std::thread::sleep)
+}
+
+/// Submits `batches` in order through `provider`; every wait goes through `sleeper` (tests pass a recorder).
+///
+/// Per (sub-)batch, up to `max_attempts` attempts:
+/// * transient failures and throttling are retried after a jittered, capped, doubling back-off (throttling waits
+///   at least `base_backoff`; a `Retry-After` is a lower bound); an expired signature is retried at once;
+/// * too large → split in halves (down to one URL), and later batches are cut to the size that was split;
+/// * invalid parameter → bisected, so one bad URL doesn't block its batchmates; a single bad URL is rejected;
+/// * domain rejected → this batch and every later batch of the same domain are rejected, without calling;
+/// * quota exhausted → [`Stop::Quota`]; this batch and all later ones are deferred;
+/// * auth / migrated → [`Stop::Fatal`]; everything not yet accepted is deferred;
+/// * retries exhausted, or an unclassified or ambiguous failure → the batch is deferred, a line goes into
+///   `failures`, and the run stops with [`Stop::Fatal`]: the endpoint is most likely down or misconfigured, and
+///   every later batch would spend the same attempts (later batches are deferred);
+/// * [`PushSink::accepted`] runs after each accepted call, before the next one; an error → [`Stop::Sink`];
+/// * [`PushSink::should_stop`] is checked before every call → [`Stop::Interrupted`].
+///
+/// Calls are spaced by `interval`, and by `bytes of the last accepted batch / origin_bandwidth`.
+/// Every input URL ends up exactly once in `tasks`, `rejected` or `deferred`.
+pub fn push_with(
+    batches: Vec<Batch>,
+    provider: &mut dyn Provider,
+    opts: &PushOptions,
+    sink: &mut dyn PushSink,
+    sleeper: &mut dyn FnMut(Duration),
+) -> PushOutcome {
+    let mut engine = Engine {
+        provider,
+        opts,
+        sink,
+        sleeper,
+        rng: rand::thread_rng(),
+        out: PushOutcome::default(),
+        cap: usize::MAX,
+        dead_domains: std::collections::HashMap::new(),
+        next_call: None,
+    };
+    for batch in batches {
+        if engine.out.stop.is_some() {
+            engine.out.deferred.extend(batch.urls);
+        } else {
+            engine.run_batch(batch);
+        }
+    }
+    engine.out
+}
+
+/// How one (sub-)batch's attempts ended.
+enum Attempted {
+    Accepted(Submitted),
+    Failed { err: PushError, attempts: u32 },
+    Interrupted,
+}
+
+struct Engine<'a> {
+    provider: &'a mut dyn Provider,
+    opts: &'a PushOptions,
+    sink: &'a mut dyn PushSink,
+    sleeper: &'a mut dyn FnMut(Duration),
+    rng: rand::rngs::ThreadRng,
+    out: PushOutcome,
+    /// The largest group to send, lowered after a "batch too large".
+    cap: usize,
+    /// Domains the CDN refused, with the reason.
+    dead_domains: std::collections::HashMap<String, String>,
+    /// The earliest time the next group may go out (interval and origin-bandwidth pacing).
+    next_call: Option<std::time::Instant>,
+}
+
+impl Engine<'_> {
+    fn reject(&mut self, urls: Vec<PlannedUrl>, reason: &str) {
+        let rejected: Vec<Rejected> = urls
+            .iter()
+            .map(|u| Rejected {
+                url: u.url().to_string(),
+                reason: reason.to_string(),
+            })
+            .collect();
+        if !rejected.is_empty() {
+            self.sink.rejected(&rejected);
+            self.out.rejected.extend(rejected);
+        }
+    }
+
+    fn stop(&mut self, stop: Stop, group: Vec<PlannedUrl>) {
+        self.out.stop = Some(stop);
+        self.out.deferred.extend(group);
+    }
+
+    fn run_batch(&mut self, batch: Batch) {
+        if let Some(reason) = self.dead_domains.get(&batch.domain).cloned() {
+            self.reject(batch.urls, &reason);
+            return;
+        }
+        let mut queue = std::collections::VecDeque::from([batch.urls]);
+        while let Some(mut group) = queue.pop_front() {
+            if self.out.stop.is_some() {
+                self.out.deferred.extend(group);
+                continue;
+            }
+            if group.is_empty() {
+                continue;
+            }
+            if group.len() > self.cap {
+                let rest = group.split_off(self.cap);
+                queue.push_front(rest);
+                queue.push_front(group);
+                continue;
+            }
+            match self.attempt(&group) {
+                Attempted::Accepted(sub) => {
+                    let task = Task {
+                        task_id: sub.task_id,
+                        urls: group.iter().map(|u| u.url().to_string()).collect(),
+                    };
+                    let saved = self.sink.accepted(&task, &group);
+                    self.out.tasks.push(task);
+                    self.owe_bandwidth(&group);
+                    if let Err(e) = saved {
+                        self.out.stop = Some(Stop::Sink(e.to_string()));
+                    }
+                }
+                Attempted::Interrupted => self.stop(Stop::Interrupted, group),
+                Attempted::Failed { err, attempts } => match err {
+                    PushError::BatchTooLarge(_) | PushError::InvalidParameter(_)
+                        if group.len() > 1 =>
+                    {
+                        let half = group.len().div_ceil(2);
+                        if matches!(err, PushError::BatchTooLarge(_)) {
+                            self.cap = self.cap.min(half);
+                        }
+                        let second = group.split_off(half);
+                        queue.push_front(second);
+                        queue.push_front(group);
+                    }
+                    PushError::BatchTooLarge(m) | PushError::InvalidParameter(m) => {
+                        self.reject(group, &m)
+                    }
+                    PushError::DomainRejected(m) => {
+                        self.reject(group, &m);
+                        let rest: Vec<PlannedUrl> = queue.drain(..).flatten().collect();
+                        self.reject(rest, &m);
+                        self.dead_domains.insert(batch.domain.clone(), m);
+                    }
+                    PushError::QuotaExceeded(_) => self.stop(Stop::Quota(err.to_string()), group),
+                    PushError::Auth(_) | PushError::Migrated(_) => {
+                        self.stop(Stop::Fatal(err.to_string()), group)
+                    }
+                    PushError::Transient(_)
+                    | PushError::Throttled(_)
+                    | PushError::Expired(_)
+                    | PushError::Other(_) => {
+                        let line = if matches!(err, PushError::Other(_)) {
+                            format!(
+                                "batch of {} URL(s) for {}: {err}",
+                                group.len(),
+                                batch.domain
+                            )
+                        } else {
+                            format!(
+                                "batch of {} URL(s) for {}: gave up after {attempts} attempt(s): {err}",
+                                group.len(),
+                                batch.domain
+                            )
+                        };
+                        self.out.failures.push(line.clone());
+                        self.stop(Stop::Fatal(line), group);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Pushes the next allowed call time back by the origin bytes `group` will pull.
+    fn owe_bandwidth(&mut self, group: &[PlannedUrl]) {
+        let Some(bw) = self.opts.origin_bandwidth.filter(|b| *b > 0) else {
+            return;
+        };
+        let bytes: u64 = group.iter().filter_map(|u| u.asset.bytes).sum();
+        // f64 is precise enough for a pause; bytes beyond 2^53 don't occur.
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "a pause needs no exact byte count"
+        )]
+        let pause = Duration::from_secs_f64(bytes as f64 / bw as f64);
+        let at = std::time::Instant::now() + pause;
+        self.next_call = Some(self.next_call.map_or(at, |n| n.max(at)));
+    }
+
+    /// Waits for pacing, then makes up to `max_attempts` attempts at `group`.
+    fn attempt(&mut self, group: &[PlannedUrl]) -> Attempted {
+        if let Some(at) = self.next_call {
+            let wait = at.saturating_duration_since(std::time::Instant::now());
+            if !wait.is_zero() {
+                (self.sleeper)(wait);
+            }
+        }
+        let urls: Vec<String> = group.iter().map(|u| u.url().to_string()).collect();
+        let max_attempts = self.opts.max_attempts.max(1);
+        let mut attempts = 0;
+        let result = loop {
+            if self.sink.should_stop() {
+                break Attempted::Interrupted;
+            }
+            attempts += 1;
+            match self.provider.submit(&urls) {
+                Ok(sub) => break Attempted::Accepted(sub),
+                Err(err) => {
+                    if attempts >= max_attempts {
+                        break Attempted::Failed { err, attempts };
+                    }
+                    let wait = retry::wait_before_retry(
+                        &err,
+                        attempts - 1,
+                        self.opts.base_backoff,
+                        self.opts.max_backoff,
+                        self.provider.retry_after(),
+                        &mut self.rng,
+                    );
+                    match wait {
+                        Some(w) => {
+                            log::debug!("attempt {attempts} failed ({err}); retrying in {w:?}");
+                            if !w.is_zero() {
+                                (self.sleeper)(w);
+                            }
+                        }
+                        None => break Attempted::Failed { err, attempts },
+                    }
+                }
+            }
+        };
+        let after = std::time::Instant::now() + self.opts.interval;
+        self.next_call = Some(self.next_call.map_or(after, |n| n.max(after)));
+        result
+    }
 }
