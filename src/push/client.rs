@@ -255,6 +255,7 @@ pub(crate) fn send(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests may unwrap")]
 mod tests {
     use std::collections::HashMap;
     use std::path::PathBuf;
@@ -422,5 +423,104 @@ mod tests {
             !text.contains("AKIDleak") && !text.contains("sigleak"),
             "{text}"
         );
+    }
+}
+
+/// A tiny loopback HTTP server for the providers' wire tests: serves canned replies, one connection each
+/// (`Connection: close`), and hands back what it received.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "test helper")]
+pub(crate) mod test_server {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+
+    /// One request as received.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Received {
+        pub(crate) method: String,
+        /// Path and query.
+        pub(crate) target: String,
+        /// Lower-cased names.
+        pub(crate) headers: Vec<(String, String)>,
+        pub(crate) body: Vec<u8>,
+    }
+
+    impl Received {
+        pub(crate) fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        }
+        pub(crate) fn query(&self) -> &str {
+            self.target.split_once('?').map_or("", |(_, q)| q)
+        }
+    }
+
+    /// A canned reply: status and body; `None` = accept and never answer.
+    pub(crate) type Reply = Option<(u16, String)>;
+
+    /// Starts a server answering `replies` in order; returns its base URL and the received requests.
+    pub(crate) fn start(replies: Vec<Reply>) -> (String, mpsc::Receiver<Received>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for reply in replies {
+                let Ok((stream, _)) = listener.accept() else {
+                    return;
+                };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or_default().to_string();
+                let target = parts.next().unwrap_or_default().to_string();
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    let h = h.trim_end();
+                    if h.is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                    }
+                }
+                let len: usize = headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                tx.send(Received {
+                    method,
+                    target,
+                    headers,
+                    body,
+                })
+                .unwrap();
+                let mut stream = stream;
+                match reply {
+                    Some((status, body)) => {
+                        let resp = format!(
+                            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                             Connection: close\r\nRetry-After: 3\r\n\r\n{body}",
+                            body.len()
+                        );
+                        stream.write_all(resp.as_bytes()).unwrap();
+                    }
+                    None => held.push(stream),
+                }
+            }
+            // Keep silent connections open until the client gives up.
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            drop(held);
+        });
+        (base, rx)
     }
 }

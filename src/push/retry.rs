@@ -100,6 +100,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests may unwrap")]
 mod tests {
     use rand::SeedableRng;
     use rand::rngs::StdRng;

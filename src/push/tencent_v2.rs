@@ -396,6 +396,7 @@ impl Provider for V2Provider {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests may unwrap")]
 mod tests {
     use super::*;
 
@@ -782,5 +783,152 @@ mod tests {
             parse_response(200, r#"{"message":"x"}"#),
             Err(PushError::Transient(_))
         ));
+    }
+
+    mod wire {
+        use std::path::PathBuf;
+
+        use super::super::*;
+        use crate::config::Settings;
+        use crate::push::client::{build_client, check_endpoint, test_server};
+
+        fn provider(base: &str, method: Method, sig: SignatureMethod, token: bool) -> V2Provider {
+            let mut s = Settings::with_defaults(PathBuf::from("/tmp"));
+            s.cdn.method = method;
+            s.cdn.signature_method = sig;
+            s.push.timeout = std::time::Duration::from_millis(500);
+            let creds = Credentials {
+                secret_id: "AKIDtest".into(),
+                secret_key: Secret::new("wire-secret-key"),
+                token: token.then(|| Secret::new("wire-token")),
+            };
+            let endpoint = check_endpoint(&format!("{base}/v2/index.php")).unwrap();
+            V2Provider::new(build_client(&s.push).unwrap(), endpoint, creds, &s.cdn)
+        }
+
+        fn verify(method: &str, host: &str, pairs: &[(String, String)], sig: SignatureMethod) {
+            let sent = pairs
+                .iter()
+                .find(|(k, _)| k == "Signature")
+                .map(|(_, v)| v.clone())
+                .unwrap();
+            let unsigned: Vec<(String, String)> = pairs
+                .iter()
+                .filter(|(k, _)| k != "Signature")
+                .cloned()
+                .collect();
+            let want = sign_v2(
+                method,
+                host,
+                "/v2/index.php",
+                &unsigned,
+                &Secret::new("wire-secret-key"),
+                sig,
+            );
+            assert_eq!(sent, want);
+            let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            assert_eq!(get("Action"), Some("CdnOverseaPushser"));
+            assert_eq!(get("SecretId"), Some("AKIDtest"));
+            assert!(get("Nonce").unwrap().parse::<u64>().unwrap() > 0);
+            let ts: u64 = get("Timestamp").unwrap().parse().unwrap();
+            assert!(ts.abs_diff(real_unix_time()) < 60);
+            assert_eq!(get("urls.0"), Some("https://www.example.com/a b?x=1&y=é"));
+            assert_eq!(get("urls.1"), Some("https://www.example.com/2"));
+        }
+
+        fn urls() -> Vec<String> {
+            vec![
+                "https://www.example.com/a b?x=1&y=é".into(),
+                "https://www.example.com/2".into(),
+            ]
+        }
+
+        #[test]
+        fn post_form_is_signed_for_the_loopback_host() {
+            let (base, rx) = test_server::start(vec![
+                Some((
+                    200,
+                    r#"{"code":0,"message":"","codeDesc":"Success","data":[{"task_id":7}]}"#.into(),
+                )),
+                Some((200, r#"{"code":0,"data":{"task_id":"8"}}"#.into())),
+            ]);
+            let host = base.trim_start_matches("http://").to_string();
+            let mut p = provider(&base, Method::Post, SignatureMethod::HmacSha256, true);
+            assert_eq!(
+                p.submit(&urls()),
+                Ok(Submitted {
+                    task_id: "7".into()
+                })
+            );
+            let r = rx.recv().unwrap();
+            assert_eq!(r.method, "POST");
+            assert_eq!(r.target, "/v2/index.php");
+            assert_eq!(
+                r.header("content-type"),
+                Some("application/x-www-form-urlencoded")
+            );
+            assert_eq!(r.header("host"), Some(host.as_str()));
+            assert!(r.header("user-agent").unwrap().starts_with("prewarm/"));
+            let pairs: Vec<(String, String)> =
+                url::form_urlencoded::parse(&r.body).into_owned().collect();
+            verify("POST", &host, &pairs, SignatureMethod::HmacSha256);
+            assert!(pairs.contains(&("SignatureMethod".into(), "HmacSHA256".into())));
+            assert!(pairs.contains(&("Token".into(), "wire-token".into())));
+            // A second call gets a fresh Nonce.
+            assert_eq!(p.submit(&urls()).unwrap().task_id, "8");
+            let r2 = rx.recv().unwrap();
+            let pairs2: Vec<(String, String)> =
+                url::form_urlencoded::parse(&r2.body).into_owned().collect();
+            let nonce =
+                |ps: &[(String, String)]| ps.iter().find(|(k, _)| k == "Nonce").unwrap().1.clone();
+            assert_ne!(nonce(&pairs), nonce(&pairs2));
+        }
+
+        #[test]
+        fn get_query_is_signed_with_get() {
+            let (base, rx) = test_server::start(vec![Some((
+                200,
+                r#"{"code":0,"data":{"task_id":"x"}}"#.into(),
+            ))]);
+            let host = base.trim_start_matches("http://").to_string();
+            let mut p = provider(&base, Method::Get, SignatureMethod::HmacSha1, false);
+            assert_eq!(p.submit(&urls()).unwrap().task_id, "x");
+            let r = rx.recv().unwrap();
+            assert_eq!(r.method, "GET");
+            assert!(r.body.is_empty());
+            let pairs: Vec<(String, String)> = url::form_urlencoded::parse(r.query().as_bytes())
+                .into_owned()
+                .collect();
+            verify("GET", &host, &pairs, SignatureMethod::HmacSha1);
+            assert!(pairs.contains(&("SignatureMethod".into(), "HmacSHA1".into())));
+            assert!(!pairs.iter().any(|(k, _)| k == "Token"));
+            assert!(
+                r.query()
+                    .contains("urls.0=https%3A%2F%2Fwww.example.com%2F"),
+                "{}",
+                r.query()
+            );
+        }
+
+        #[test]
+        fn html_reply_is_transient_and_retry_after_is_kept() {
+            let (base, _rx) = test_server::start(vec![Some((200, "<html>busy</html>".into()))]);
+            let mut p = provider(&base, Method::Post, SignatureMethod::HmacSha1, false);
+            assert!(matches!(p.submit(&urls()), Err(PushError::Transient(_))));
+            assert_eq!(p.retry_after(), Some(std::time::Duration::from_secs(3)));
+        }
+
+        #[test]
+        fn a_silent_server_is_an_ambiguous_failure_without_secrets() {
+            let (base, _rx) = test_server::start(vec![None]);
+            let mut p = provider(&base, Method::Get, SignatureMethod::HmacSha1, true);
+            let err = p.submit(&urls()).unwrap_err();
+            let text = format!("{err} {err:?} {p:?}");
+            assert!(matches!(err, PushError::Other(_)), "{text}");
+            assert!(text.contains("may"), "{text}");
+            for secret in ["wire-secret-key", "wire-token", "Signature=", "AKIDtest&"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+        }
     }
 }

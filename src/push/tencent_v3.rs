@@ -534,6 +534,7 @@ impl Provider for V3Provider {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests may unwrap")]
 mod tests {
     use std::path::PathBuf;
 
@@ -816,5 +817,135 @@ mod tests {
                 TaskState::Other("weird".into())
             ]
         );
+    }
+
+    mod wire {
+        use std::path::PathBuf;
+
+        use super::super::*;
+        use crate::config::Settings;
+        use crate::push::client::{build_client, check_endpoint, test_server};
+
+        fn provider(base: &str, method: Method, token: bool) -> V3Provider {
+            let mut s = Settings::with_defaults(PathBuf::from("/tmp"));
+            s.cdn.method = method;
+            s.cdn.area = Area::Global;
+            let creds = Credentials {
+                secret_id: "AKIDv3".into(),
+                secret_key: Secret::new("v3-secret-key"),
+                token: token.then(|| Secret::new("v3-token")),
+            };
+            let endpoint = check_endpoint(&format!("{base}/")).unwrap();
+            V3Provider::new(build_client(&s.push).unwrap(), endpoint, creds, &s.cdn)
+        }
+
+        /// Recomputes the signature from what the server saw.
+        fn verify(r: &test_server::Received, host: &str, action: &str) {
+            assert_eq!(r.header("host"), Some(host));
+            assert_eq!(r.header("x-tc-action"), Some(action));
+            assert_eq!(r.header("x-tc-version"), Some(VERSION));
+            let ts: i64 = r.header("x-tc-timestamp").unwrap().parse().unwrap();
+            let input = Tc3Input {
+                method: &r.method,
+                host,
+                query: r.query(),
+                content_type: r.header("content-type").unwrap(),
+                payload: &r.body,
+                timestamp: ts,
+                service: SERVICE,
+            };
+            assert_eq!(
+                r.header("authorization"),
+                Some(authorization("AKIDv3", &Secret::new("v3-secret-key"), &input).as_str())
+            );
+        }
+
+        #[test]
+        fn post_json_push_is_signed_with_the_exact_content_type() {
+            let (base, rx) = test_server::start(vec![Some((
+                200,
+                r#"{"Response":{"TaskId":"123","RequestId":"r"}}"#.into(),
+            ))]);
+            let host = base.trim_start_matches("http://").to_string();
+            let mut p = provider(&base, Method::Post, true);
+            assert_eq!(
+                p.submit(&["https://a.com/1".into()]),
+                Ok(Submitted {
+                    task_id: "123".into()
+                })
+            );
+            let r = rx.recv().unwrap();
+            assert_eq!(r.method, "POST");
+            assert_eq!(r.header("content-type"), Some("application/json"));
+            assert_eq!(r.header("x-tc-token"), Some("v3-token"));
+            verify(&r, &host, "PushUrlsCache");
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(body, json!({"Urls": ["https://a.com/1"], "Area": "global"}));
+        }
+
+        #[test]
+        fn get_is_signed_over_the_query() {
+            let (base, rx) = test_server::start(vec![Some((
+                200,
+                r#"{"Response":{"TaskId":"9","RequestId":"r"}}"#.into(),
+            ))]);
+            let host = base.trim_start_matches("http://").to_string();
+            let mut p = provider(&base, Method::Get, false);
+            assert_eq!(p.submit(&["https://a.com/1".into()]).unwrap().task_id, "9");
+            let r = rx.recv().unwrap();
+            assert_eq!(r.method, "GET");
+            assert_eq!(r.header("content-type"), Some(CONTENT_TYPE_FORM));
+            assert_eq!(r.header("x-tc-token"), None);
+            assert!(
+                r.query().contains("Urls.0=https%3A%2F%2Fa.com%2F1"),
+                "{}",
+                r.query()
+            );
+            verify(&r, &host, "PushUrlsCache");
+        }
+
+        #[test]
+        fn quota_and_paged_task_status() {
+            let (base, rx) = test_server::start(vec![
+                Some((200, r#"{"Response":{"UrlPush":[{"Batch":500,"Total":1000,"Available":900,"Area":"mainland"},{"Batch":500,"Total":1000,"Available":40,"Area":"overseas"}]}}"#.into())),
+                Some((200, r#"{"Response":{"PushLogs":[{"TaskId":"t","Url":"https://a.com/1","Status":"Done"},{"TaskId":"t","Url":"https://a.com/2","Status":"Process"}],"TotalCount":3}}"#.into())),
+                Some((200, r#"{"Response":{"PushLogs":[{"TaskId":"t","Url":"https://a.com/3","Status":"fail"}],"TotalCount":3}}"#.into())),
+            ]);
+            let mut p = provider(&base, Method::Post, false);
+            let q = p.remaining_quota().unwrap().unwrap();
+            assert_eq!((q.available, q.area.as_str()), (40, "global"));
+            assert_eq!(
+                rx.recv().unwrap().header("x-tc-action"),
+                Some("DescribePushQuota")
+            );
+            let st = p.task_status(&["t".into()]).unwrap();
+            assert_eq!(st.len(), 3);
+            assert_eq!(st[2].state, TaskState::Fail);
+            let r1: Value = serde_json::from_slice(&rx.recv().unwrap().body).unwrap();
+            let r2: Value = serde_json::from_slice(&rx.recv().unwrap().body).unwrap();
+            assert_eq!(r1["TaskId"], "t");
+            assert_eq!(r1["Area"], "global");
+            assert_eq!(
+                (r1["Offset"].as_u64(), r2["Offset"].as_u64()),
+                (Some(0), Some(2))
+            );
+        }
+
+        #[test]
+        fn errors_come_back_classified() {
+            let (base, _rx) = test_server::start(vec![
+                Some((200, r#"{"Response":{"Error":{"Code":"AuthFailure.SignatureFailure","Message":"bad"},"RequestId":"r"}}"#.into())),
+                Some((503, "<html>down</html>".into())),
+            ]);
+            let mut p = provider(&base, Method::Post, false);
+            assert!(matches!(
+                p.submit(&["https://a.com/".into()]),
+                Err(PushError::Auth(_))
+            ));
+            assert!(matches!(
+                p.submit(&["https://a.com/".into()]),
+                Err(PushError::Transient(_))
+            ));
+        }
     }
 }
