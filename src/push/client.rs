@@ -144,8 +144,19 @@ pub fn credentials_from(
 /// # Errors
 /// A bad endpoint ([`Error::Usage`]) or a client that cannot be built.
 pub fn provider_for(settings: &Settings, creds: Credentials) -> Result<Box<dyn Provider>> {
+    provider_with(settings, creds, build_client(&settings.push)?)
+}
+
+/// [`provider_for`] over an existing client (to share the run's one client between several providers).
+///
+/// # Errors
+/// A bad endpoint ([`Error::Usage`]).
+pub fn provider_with(
+    settings: &Settings,
+    creds: Credentials,
+    client: reqwest::blocking::Client,
+) -> Result<Box<dyn Provider>> {
     let endpoint = check_endpoint(&settings.cdn.endpoint)?;
-    let client = build_client(&settings.push)?;
     Ok(match settings.cdn.api {
         Api::V2 => Box::new(V2Provider::new(client, endpoint, creds, &settings.cdn)),
         Api::V3 => Box::new(V3Provider::new(client, endpoint, creds, &settings.cdn)),

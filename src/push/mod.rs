@@ -4,6 +4,10 @@
 //! module ([`push`]) owns retries, back-off, splitting, bisecting and deferring, so both backends behave alike.
 //! After every accepted batch the engine calls [`PushSink::accepted`] (which saves state) before sending the
 //! next one, so a crash loses at most the batch in flight.
+//!
+//! Takes planned [`Batch`]es, a [`Provider`], [`PushOptions`] and a [`PushSink`]; returns a [`PushOutcome`] in
+//! which every input URL appears exactly once (accepted task, rejected, or deferred). Must never: send a batch
+//! after a quota, auth or sink stop, retry what spends quota twice on purpose, or lose a URL.
 
 pub mod client;
 pub mod retry;
@@ -181,6 +185,20 @@ pub struct PushOptions {
     pub base_backoff: Duration,
     /// Back-off cap.
     pub max_backoff: Duration,
+}
+
+impl PushOptions {
+    /// The engine options `[push]` asks for.
+    #[must_use]
+    pub fn from_settings(push: &crate::config::PushSettings) -> Self {
+        Self {
+            max_attempts: push.max_attempts,
+            interval: push.interval,
+            origin_bandwidth: push.origin_bandwidth,
+            base_backoff: push.base_backoff,
+            max_backoff: push.max_backoff,
+        }
+    }
 }
 
 /// Where the engine reports progress; the pipeline's implementation saves state.
@@ -393,6 +411,13 @@ impl Engine<'_> {
                     | PushError::Throttled(_)
                     | PushError::Expired(_)
                     | PushError::Other(_) => {
+                        // Retries exhausted, or a failure that must not be retried. Ambiguous transport failures
+                        // (a timeout after the request went out) arrive here as `Other` from client::send: the
+                        // CDN may have accepted the batch, and PushUrlsCache is not idempotent (TENCENT.md §5),
+                        // so we neither retry now (up to max_attempts double-spends) nor count it as accepted;
+                        // it is deferred, so the next run pushes it again: at most one duplicate, and only if
+                        // the CDN did take it. Stopping the run keeps a dead endpoint from costing every later
+                        // batch the same attempts and timeouts.
                         let line = if matches!(err, PushError::Other(_)) {
                             format!(
                                 "batch of {} URL(s) for {}: {err}",

@@ -232,10 +232,10 @@ fn collect_task_ids(data: &Value, out: &mut Vec<String>) {
 /// # Errors
 /// The classified failure.
 pub fn parse_response(status: u16, body: &str) -> Result<Submitted, PushError> {
-    if status == 501 {
-        return Err(PushError::BatchTooLarge(
-            "http 501: request too large".into(),
-        ));
+    if status == 501 || status == 413 {
+        return Err(PushError::BatchTooLarge(format!(
+            "http {status}: request too large"
+        )));
     }
     if status == 429 {
         return Err(PushError::Throttled("http 429".into()));
@@ -687,6 +687,10 @@ mod tests {
         ));
         assert!(matches!(
             parse_response(501, ""),
+            Err(PushError::BatchTooLarge(_))
+        ));
+        assert!(matches!(
+            parse_response(413, ""),
             Err(PushError::BatchTooLarge(_))
         ));
         assert!(matches!(

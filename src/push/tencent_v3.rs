@@ -258,9 +258,15 @@ pub fn classify(code: &str, message: &str, area: Area) -> PushError {
 /// Checks an API 3.0 reply and returns its `Response` object.
 ///
 /// # Errors
-/// HTTP 5xx, a non-JSON body or one without `Response` → [`PushError::Transient`] (429 → throttled, other 4xx
+/// HTTP 413 / 501 → [`PushError::BatchTooLarge`]; HTTP 5xx, a non-JSON body or one without `Response` → [`PushError::Transient`] (429 → throttled, other 4xx
 /// non-JSON → [`PushError::Other`]); `Response.Error` → [`classify`].
 pub fn parse_reply(status: u16, body: &str, area: Area) -> Result<Map<String, Value>, PushError> {
+    if status == 413 || status == 501 {
+        // What a front end answers for an oversized request (the GET limit is 32 KB).
+        return Err(PushError::BatchTooLarge(format!(
+            "http {status}: request too large"
+        )));
+    }
     if status == 429 {
         return Err(PushError::Throttled("http 429".into()));
     }
@@ -697,6 +703,14 @@ mod tests {
         assert!(matches!(
             parse_reply(403, "<html>", Area::Mainland),
             Err(PushError::Other(_))
+        ));
+        assert!(matches!(
+            parse_reply(413, "", Area::Mainland),
+            Err(PushError::BatchTooLarge(_))
+        ));
+        assert!(matches!(
+            parse_reply(501, "", Area::Mainland),
+            Err(PushError::BatchTooLarge(_))
         ));
     }
 
