@@ -159,6 +159,8 @@ pub fn classify(code: i64, message: &str, code_desc: &str) -> PushError {
             9105 | 9110 | 9307 | 9111 | 9112 | 22041 | 28006 | 28008 => {
                 return PushError::DomainRejected(detail);
             }
+            // 域名格式不合法: about the domain, so bisecting a one-domain batch would not help.
+            9107 | 9303 | 20005 | 22701 => return PushError::DomainRejected(detail),
             23103 | 25002 | 25010 | 9169 | 9170 => {
                 return PushError::Auth(format!(
                     "{detail} (the account or key may not use this API or this domain)"
@@ -745,6 +747,8 @@ mod tests {
             (6200, "", "transient"),
             (5100, "", "transient"),
             (4000, "(9003)参数错误", "invalid"),
+            (4000, "(9107)域名格式不合法", "domain"),
+            (4000, "(22701)域名格式不合法", "domain"),
             (4000, "(100004)projectId不正确", "invalid"),
             (5000, "", "other"),
         ];

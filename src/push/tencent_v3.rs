@@ -205,6 +205,12 @@ pub fn classify(code: &str, message: &str, area: Area) -> PushError {
         | "InvalidParameter.CdnHostInvalidStatus" => {
             return PushError::DomainRejected(format!("{detail} ({})", area_hint(area)));
         }
+        // About the domain, not one URL: bisecting a one-domain batch would only repeat it per URL.
+        "InvalidParameter.CdnHostInvalidParam" | "InvalidParameter.CdnPushWildcardNotAllowed" => {
+            return PushError::DomainRejected(format!(
+                "{detail} (the CDN refuses this domain for prefetch)"
+            ));
+        }
         "OperationDenied.ProductUpgraded"
         | "OperationDenied.UserMigrating"
         | "OperationDenied.ProductUpdating"
@@ -739,6 +745,8 @@ mod tests {
             ("InvalidParameterValue", "invalid"),
             ("ResourceNotFound.CdnHostNotExists", "domain"),
             ("ResourceUnavailable.CdnHostIsNotOnline", "domain"),
+            ("InvalidParameter.CdnHostInvalidParam", "domain"),
+            ("InvalidParameter.CdnPushWildcardNotAllowed", "domain"),
             ("OperationDenied.ProductUpgraded", "migrated"),
             ("OperationDenied.UserMigrating", "migrated"),
             ("OperationDenied.ProductUpdating", "migrated"),
