@@ -4,6 +4,10 @@
 //! module ([`push`]) owns retries, back-off, splitting, bisecting and deferring, so both backends behave alike.
 //! After every accepted batch the engine calls [`PushSink::accepted`] (which saves state) before sending the
 //! next one, so a crash loses at most the batch in flight.
+//!
+//! Takes planned [`Batch`]es, a [`Provider`], [`PushOptions`] and a [`PushSink`]; returns a [`PushOutcome`] in
+//! which every input URL appears exactly once (accepted task, rejected, or deferred). Must never: send a batch
+//! after a quota, auth or sink stop, retry what spends quota twice on purpose, or lose a URL.
 
 pub mod client;
 pub mod retry;
@@ -143,6 +147,11 @@ pub trait Provider {
         let _ = task_ids;
         Ok(Vec::new())
     }
+
+    /// The server's `Retry-After` from the last call, when it sent one (a lower bound for the next wait).
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// A task the CDN accepted, with its URLs.
@@ -176,6 +185,20 @@ pub struct PushOptions {
     pub base_backoff: Duration,
     /// Back-off cap.
     pub max_backoff: Duration,
+}
+
+impl PushOptions {
+    /// The engine options `[push]` asks for.
+    #[must_use]
+    pub fn from_settings(push: &crate::config::PushSettings) -> Self {
+        Self {
+            max_attempts: push.max_attempts,
+            interval: push.interval,
+            origin_bandwidth: push.origin_bandwidth,
+            base_backoff: push.base_backoff,
+            max_backoff: push.max_backoff,
+        }
+    }
 }
 
 /// Where the engine reports progress; the pipeline's implementation saves state.
@@ -225,8 +248,767 @@ pub struct PushOutcome {
     pub stop: Option<Stop>,
 }
 
-/// Submits `batches` in order through `provider`.
-pub fn push(batches: Vec<Batch>, provider: &mut dyn Provider, opts: &PushOptions, sink: &mut dyn PushSink) -> PushOutcome {
-    let _ = (batches, provider, opts, sink);
-    todo!("push::push")
+/// Submits `batches` in order through `provider`, sleeping with [`std::thread::sleep`].
+///
+/// See [`push_with`] for what happens on each kind of failure.
+pub fn push(
+    batches: Vec<Batch>,
+    provider: &mut dyn Provider,
+    opts: &PushOptions,
+    sink: &mut dyn PushSink,
+) -> PushOutcome {
+    push_with(batches, provider, opts, sink, &mut std::thread::sleep)
+}
+
+/// Submits `batches` in order through `provider`; every wait goes through `sleeper` (tests pass a recorder).
+///
+/// Per (sub-)batch, up to `max_attempts` attempts:
+/// * transient failures and throttling are retried after a jittered, capped, doubling back-off (throttling waits
+///   at least `base_backoff`; a `Retry-After` is a lower bound); an expired signature is retried at once;
+/// * too large → split in halves (down to one URL), and later batches are cut to the size that was split;
+/// * invalid parameter → bisected, so one bad URL doesn't block its batchmates; a single bad URL is rejected;
+/// * domain rejected → this batch and every later batch of the same domain are rejected, without calling;
+/// * quota exhausted → [`Stop::Quota`]; this batch and all later ones are deferred;
+/// * auth / migrated → [`Stop::Fatal`]; everything not yet accepted is deferred;
+/// * retries exhausted, or an unclassified or ambiguous failure → the batch is deferred, a line goes into
+///   `failures`, and the run stops with [`Stop::Fatal`]: the endpoint is most likely down or misconfigured, and
+///   every later batch would spend the same attempts (later batches are deferred);
+/// * [`PushSink::accepted`] runs after each accepted call, before the next one; an error → [`Stop::Sink`];
+/// * [`PushSink::should_stop`] is checked before every call → [`Stop::Interrupted`].
+///
+/// Calls are spaced by `interval`, and by `bytes of the last accepted batch / origin_bandwidth`.
+/// Every input URL ends up exactly once in `tasks`, `rejected` or `deferred`.
+pub fn push_with(
+    batches: Vec<Batch>,
+    provider: &mut dyn Provider,
+    opts: &PushOptions,
+    sink: &mut dyn PushSink,
+    sleeper: &mut dyn FnMut(Duration),
+) -> PushOutcome {
+    let mut engine = Engine {
+        provider,
+        opts,
+        sink,
+        sleeper,
+        rng: rand::thread_rng(),
+        out: PushOutcome::default(),
+        cap: usize::MAX,
+        dead_domains: std::collections::HashMap::new(),
+        next_call: None,
+    };
+    for batch in batches {
+        if engine.out.stop.is_some() {
+            engine.out.deferred.extend(batch.urls);
+        } else {
+            engine.run_batch(batch);
+        }
+    }
+    engine.out
+}
+
+/// How one (sub-)batch's attempts ended.
+enum Attempted {
+    Accepted(Submitted),
+    Failed { err: PushError, attempts: u32 },
+    Interrupted,
+}
+
+struct Engine<'a> {
+    provider: &'a mut dyn Provider,
+    opts: &'a PushOptions,
+    sink: &'a mut dyn PushSink,
+    sleeper: &'a mut dyn FnMut(Duration),
+    rng: rand::rngs::ThreadRng,
+    out: PushOutcome,
+    /// The largest group to send, lowered after a "batch too large".
+    cap: usize,
+    /// Domains the CDN refused, with the reason.
+    dead_domains: std::collections::HashMap<String, String>,
+    /// The earliest time the next group may go out (interval and origin-bandwidth pacing).
+    next_call: Option<std::time::Instant>,
+}
+
+impl Engine<'_> {
+    fn reject(&mut self, urls: Vec<PlannedUrl>, reason: &str) {
+        let rejected: Vec<Rejected> = urls
+            .iter()
+            .map(|u| Rejected {
+                url: u.url().to_string(),
+                reason: reason.to_string(),
+            })
+            .collect();
+        if !rejected.is_empty() {
+            self.sink.rejected(&rejected);
+            self.out.rejected.extend(rejected);
+        }
+    }
+
+    fn stop(&mut self, stop: Stop, group: Vec<PlannedUrl>) {
+        self.out.stop = Some(stop);
+        self.out.deferred.extend(group);
+    }
+
+    fn run_batch(&mut self, batch: Batch) {
+        if let Some(reason) = self.dead_domains.get(&batch.domain).cloned() {
+            self.reject(batch.urls, &reason);
+            return;
+        }
+        let mut queue = std::collections::VecDeque::from([batch.urls]);
+        while let Some(mut group) = queue.pop_front() {
+            if self.out.stop.is_some() {
+                self.out.deferred.extend(group);
+                continue;
+            }
+            if group.is_empty() {
+                continue;
+            }
+            if group.len() > self.cap {
+                let rest = group.split_off(self.cap);
+                queue.push_front(rest);
+                queue.push_front(group);
+                continue;
+            }
+            match self.attempt(&group) {
+                Attempted::Accepted(sub) => {
+                    let task = Task {
+                        task_id: sub.task_id,
+                        urls: group.iter().map(|u| u.url().to_string()).collect(),
+                    };
+                    let saved = self.sink.accepted(&task, &group);
+                    self.out.tasks.push(task);
+                    self.owe_bandwidth(&group);
+                    if let Err(e) = saved {
+                        self.out.stop = Some(Stop::Sink(e.to_string()));
+                    }
+                }
+                Attempted::Interrupted => self.stop(Stop::Interrupted, group),
+                Attempted::Failed { err, attempts } => match err {
+                    PushError::BatchTooLarge(_) | PushError::InvalidParameter(_)
+                        if group.len() > 1 =>
+                    {
+                        let half = group.len().div_ceil(2);
+                        if matches!(err, PushError::BatchTooLarge(_)) {
+                            self.cap = self.cap.min(half);
+                        }
+                        let second = group.split_off(half);
+                        queue.push_front(second);
+                        queue.push_front(group);
+                    }
+                    PushError::BatchTooLarge(m) | PushError::InvalidParameter(m) => {
+                        self.reject(group, &m)
+                    }
+                    PushError::DomainRejected(m) => {
+                        self.reject(group, &m);
+                        let rest: Vec<PlannedUrl> = queue.drain(..).flatten().collect();
+                        self.reject(rest, &m);
+                        self.dead_domains.insert(batch.domain.clone(), m);
+                    }
+                    PushError::QuotaExceeded(_) => self.stop(Stop::Quota(err.to_string()), group),
+                    PushError::Auth(_) | PushError::Migrated(_) => {
+                        self.stop(Stop::Fatal(err.to_string()), group)
+                    }
+                    PushError::Transient(_)
+                    | PushError::Throttled(_)
+                    | PushError::Expired(_)
+                    | PushError::Other(_) => {
+                        // Retries exhausted, or a failure that must not be retried. Ambiguous transport failures
+                        // (a timeout after the request went out) arrive here as `Other` from client::send: the
+                        // CDN may have accepted the batch, and PushUrlsCache is not idempotent (TENCENT.md §5),
+                        // so we neither retry now (up to max_attempts double-spends) nor count it as accepted;
+                        // it is deferred, so the next run pushes it again: at most one duplicate, and only if
+                        // the CDN did take it. Stopping the run keeps a dead endpoint from costing every later
+                        // batch the same attempts and timeouts.
+                        let line = if matches!(err, PushError::Other(_)) {
+                            format!(
+                                "batch of {} URL(s) for {}: {err}",
+                                group.len(),
+                                batch.domain
+                            )
+                        } else {
+                            format!(
+                                "batch of {} URL(s) for {}: gave up after {attempts} attempt(s): {err}",
+                                group.len(),
+                                batch.domain
+                            )
+                        };
+                        self.out.failures.push(line.clone());
+                        self.stop(Stop::Fatal(line), group);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Pushes the next allowed call time back by the origin bytes `group` will pull.
+    fn owe_bandwidth(&mut self, group: &[PlannedUrl]) {
+        let Some(bw) = self.opts.origin_bandwidth.filter(|b| *b > 0) else {
+            return;
+        };
+        let bytes: u64 = group.iter().filter_map(|u| u.asset.bytes).sum();
+        // f64 is precise enough for a pause; bytes beyond 2^53 don't occur.
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "a pause needs no exact byte count"
+        )]
+        let pause = Duration::from_secs_f64(bytes as f64 / bw as f64);
+        let at = std::time::Instant::now() + pause;
+        self.next_call = Some(self.next_call.map_or(at, |n| n.max(at)));
+    }
+
+    /// Waits for pacing, then makes up to `max_attempts` attempts at `group`.
+    fn attempt(&mut self, group: &[PlannedUrl]) -> Attempted {
+        if let Some(at) = self.next_call {
+            let wait = at.saturating_duration_since(std::time::Instant::now());
+            if !wait.is_zero() {
+                (self.sleeper)(wait);
+            }
+        }
+        let urls: Vec<String> = group.iter().map(|u| u.url().to_string()).collect();
+        let max_attempts = self.opts.max_attempts.max(1);
+        let mut attempts = 0;
+        let result = loop {
+            if self.sink.should_stop() {
+                break Attempted::Interrupted;
+            }
+            attempts += 1;
+            match self.provider.submit(&urls) {
+                Ok(sub) => break Attempted::Accepted(sub),
+                Err(err) => {
+                    if attempts >= max_attempts {
+                        break Attempted::Failed { err, attempts };
+                    }
+                    let wait = retry::wait_before_retry(
+                        &err,
+                        attempts - 1,
+                        self.opts.base_backoff,
+                        self.opts.max_backoff,
+                        self.provider.retry_after(),
+                        &mut self.rng,
+                    );
+                    match wait {
+                        Some(w) => {
+                            log::debug!("attempt {attempts} failed ({err}); retrying in {w:?}");
+                            if !w.is_zero() {
+                                (self.sleeper)(w);
+                            }
+                        }
+                        None => break Attempted::Failed { err, attempts },
+                    }
+                }
+            }
+        };
+        let after = std::time::Instant::now() + self.opts.interval;
+        self.next_call = Some(self.next_call.map_or(after, |n| n.max(after)));
+        result
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests may unwrap")]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::sources::Asset;
+
+    type Rule = Box<dyn FnMut(usize, &[String]) -> Result<Submitted, PushError>>;
+
+    struct Mock {
+        calls: Vec<Vec<String>>,
+        rule: Rule,
+        retry_after: Option<Duration>,
+    }
+
+    impl Mock {
+        fn new(
+            rule: impl FnMut(usize, &[String]) -> Result<Submitted, PushError> + 'static,
+        ) -> Self {
+            Self {
+                calls: Vec::new(),
+                rule: Box::new(rule),
+                retry_after: None,
+            }
+        }
+        fn ok() -> Self {
+            Self::new(|n, _| {
+                Ok(Submitted {
+                    task_id: format!("t{n}"),
+                })
+            })
+        }
+        fn sizes(&self) -> Vec<usize> {
+            self.calls.iter().map(Vec::len).collect()
+        }
+    }
+
+    impl Provider for Mock {
+        fn name(&self) -> &'static str {
+            "mock"
+        }
+        fn limits(&self) -> Limits {
+            Limits { per_request: 20 }
+        }
+        fn submit(&mut self, urls: &[String]) -> Result<Submitted, PushError> {
+            self.calls.push(urls.to_vec());
+            let n = self.calls.len();
+            (self.rule)(n, urls)
+        }
+        fn retry_after(&self) -> Option<Duration> {
+            self.retry_after
+        }
+    }
+
+    #[derive(Default)]
+    struct Sink {
+        accepted: Vec<Task>,
+        rejected: Vec<Rejected>,
+        fail_on: Option<usize>,
+        stop_after: Option<usize>,
+    }
+
+    impl PushSink for Sink {
+        fn accepted(&mut self, task: &Task, urls: &[PlannedUrl]) -> crate::Result<()> {
+            assert_eq!(task.urls.len(), urls.len());
+            self.accepted.push(task.clone());
+            if self.fail_on == Some(self.accepted.len()) {
+                return Err(crate::Error::Runtime("disk full".into()));
+            }
+            Ok(())
+        }
+        fn rejected(&mut self, rejected: &[Rejected]) {
+            self.rejected.extend_from_slice(rejected);
+        }
+        fn should_stop(&self) -> bool {
+            self.stop_after.is_some_and(|n| self.accepted.len() >= n)
+        }
+    }
+
+    fn opts() -> PushOptions {
+        PushOptions {
+            max_attempts: 4,
+            interval: Duration::ZERO,
+            origin_bandwidth: None,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+
+    fn planned(domain: &str, i: usize) -> PlannedUrl {
+        let mut asset = Asset::new(format!("{domain}/{i}"));
+        asset.bytes = Some(1000);
+        PlannedUrl {
+            asset,
+            from_backlog: false,
+        }
+    }
+
+    /// `n` URLs of `domain`, cut into batches of at most `per`.
+    fn batches(domain: &str, n: usize, per: usize) -> Vec<Batch> {
+        let urls: Vec<PlannedUrl> = (0..n).map(|i| planned(domain, i)).collect();
+        urls.chunks(per)
+            .map(|c| Batch {
+                domain: domain.to_string(),
+                urls: c.to_vec(),
+            })
+            .collect()
+    }
+
+    fn run(
+        b: Vec<Batch>,
+        p: &mut Mock,
+        o: &PushOptions,
+        s: &mut Sink,
+    ) -> (PushOutcome, Vec<Duration>) {
+        let mut sleeps = Vec::new();
+        let out = push_with(b, p, o, s, &mut |d| sleeps.push(d));
+        (out, sleeps)
+    }
+
+    /// Every input URL exactly once in tasks, rejected or deferred.
+    fn assert_exactly_once(input: &[Batch], out: &PushOutcome) {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let all = out
+            .tasks
+            .iter()
+            .flat_map(|t| t.urls.iter().cloned())
+            .chain(out.rejected.iter().map(|r| r.url.clone()))
+            .chain(out.deferred.iter().map(|u| u.url().to_string()));
+        for u in all {
+            *seen.entry(u).or_default() += 1;
+        }
+        let want: Vec<String> = input
+            .iter()
+            .flat_map(|b| b.urls.iter().map(|u| u.url().to_string()))
+            .collect();
+        assert_eq!(seen.len(), want.len(), "{out:?}");
+        for u in want {
+            assert_eq!(seen.get(&u), Some(&1), "{u}: {out:?}");
+        }
+    }
+
+    #[test]
+    fn forty_five_urls_go_out_as_20_20_5() {
+        let input = batches("https://a.com", 45, 20);
+        let (mut p, mut s) = (Mock::ok(), Sink::default());
+        let (out, sleeps) = run(input.clone(), &mut p, &opts(), &mut s);
+        assert_eq!(p.sizes(), [20, 20, 5]);
+        assert_eq!(
+            out.tasks
+                .iter()
+                .map(|t| t.task_id.as_str())
+                .collect::<Vec<_>>(),
+            ["t1", "t2", "t3"]
+        );
+        assert_eq!(s.accepted, out.tasks);
+        assert!(
+            out.deferred.is_empty()
+                && out.rejected.is_empty()
+                && out.failures.is_empty()
+                && out.stop.is_none()
+        );
+        assert!(sleeps.is_empty());
+        assert_exactly_once(&input, &out);
+    }
+
+    #[test]
+    fn quota_mid_run_defers_the_rest() {
+        let input = batches("https://a.com", 45, 20);
+        let mut p = Mock::new(|n, _| {
+            if n == 2 {
+                Err(PushError::QuotaExceeded("(23101)".into()))
+            } else {
+                Ok(Submitted {
+                    task_id: "x".into(),
+                })
+            }
+        });
+        let mut s = Sink::default();
+        let (out, _) = run(input.clone(), &mut p, &opts(), &mut s);
+        assert_eq!(p.calls.len(), 2);
+        assert_eq!(out.tasks.len(), 1);
+        assert_eq!(out.deferred.len(), 25);
+        assert_eq!(out.deferred[0].url(), "https://a.com/20");
+        assert!(matches!(out.stop, Some(Stop::Quota(ref m)) if m.contains("23101")));
+        assert_exactly_once(&input, &out);
+    }
+
+    #[test]
+    fn auth_stops_everything() {
+        for err in [
+            PushError::Auth("4100".into()),
+            PushError::Migrated("ProductUpgraded".into()),
+        ] {
+            let input = batches("https://a.com", 45, 20);
+            let e = err.clone();
+            let mut p = Mock::new(move |_, _| Err(e.clone()));
+            let mut s = Sink::default();
+            let (out, sleeps) = run(input.clone(), &mut p, &opts(), &mut s);
+            assert_eq!(p.calls.len(), 1, "no retry on {err}");
+            assert!(sleeps.is_empty());
+            assert_eq!(out.deferred.len(), 45);
+            assert!(matches!(out.stop, Some(Stop::Fatal(_))));
+            assert_exactly_once(&input, &out);
+        }
+    }
+
+    #[test]
+    fn transient_then_success_backs_off_once() {
+        let input = batches("https://a.com", 5, 20);
+        let mut p = Mock::new(|n, _| {
+            if n == 1 {
+                Err(PushError::Transient("http 502".into()))
+            } else {
+                Ok(Submitted {
+                    task_id: "ok".into(),
+                })
+            }
+        });
+        let mut s = Sink::default();
+        let (out, sleeps) = run(input.clone(), &mut p, &opts(), &mut s);
+        assert_eq!(p.calls.len(), 2);
+        assert_eq!(p.calls[0], p.calls[1]);
+        assert_eq!(out.tasks.len(), 1);
+        assert_eq!(sleeps.len(), 1);
+        assert!(sleeps[0] <= Duration::from_millis(500), "{sleeps:?}");
+        assert!(out.failures.is_empty() && out.stop.is_none());
+        assert_exactly_once(&input, &out);
+    }
+
+    #[test]
+    fn throttled_waits_at_least_the_base_and_honours_retry_after() {
+        let input = batches("https://a.com", 3, 20);
+        let mut p = Mock::new(|n, _| {
+            if n <= 2 {
+                Err(PushError::Throttled("9163".into()))
+            } else {
+                Ok(Submitted {
+                    task_id: "ok".into(),
+                })
+            }
+        });
+        let mut s = Sink::default();
+        let (out, sleeps) = run(input.clone(), &mut p, &opts(), &mut s);
+        assert_eq!(out.tasks.len(), 1);
+        assert_eq!(sleeps.len(), 2);
+        assert!(
+            sleeps.iter().all(|d| *d >= Duration::from_millis(500)),
+            "{sleeps:?}"
+        );
+
+        let mut p = Mock::new(|n, _| {
+            if n == 1 {
+                Err(PushError::Transient("503".into()))
+            } else {
+                Ok(Submitted {
+                    task_id: "ok".into(),
+                })
+            }
+        });
+        p.retry_after = Some(Duration::from_secs(7));
+        let (_, sleeps) = run(input, &mut p, &opts(), &mut Sink::default());
+        assert_eq!(sleeps, [Duration::from_secs(7)]);
+    }
+
+    #[test]
+    fn expired_is_retried_at_once() {
+        let input = batches("https://a.com", 3, 20);
+        let mut p = Mock::new(|n, _| {
+            if n == 1 {
+                Err(PushError::Expired("4500".into()))
+            } else {
+                Ok(Submitted {
+                    task_id: "ok".into(),
+                })
+            }
+        });
+        let (out, sleeps) = run(input, &mut p, &opts(), &mut Sink::default());
+        assert_eq!(p.calls.len(), 2);
+        assert!(sleeps.is_empty());
+        assert_eq!(out.tasks.len(), 1);
+    }
+
+    #[test]
+    fn retries_exhausted_defers_records_and_stops() {
+        let input = batches("https://a.com", 45, 20);
+        let mut p = Mock::new(|_, _| Err(PushError::Transient("http 503".into())));
+        let mut o = opts();
+        o.max_attempts = 3;
+        let (out, sleeps) = run(input.clone(), &mut p, &o, &mut Sink::default());
+        assert_eq!(p.calls.len(), 3);
+        assert_eq!(sleeps.len(), 2);
+        assert_eq!(out.failures.len(), 1);
+        assert!(
+            out.failures[0].contains("3 attempt") && out.failures[0].contains("503"),
+            "{:?}",
+            out.failures
+        );
+        assert!(matches!(out.stop, Some(Stop::Fatal(_))));
+        assert_eq!(out.deferred.len(), 45);
+        assert_exactly_once(&input, &out);
+    }
+
+    #[test]
+    fn one_bad_url_in_twenty_is_bisected_out() {
+        let input = batches("https://a.com", 20, 20);
+        let mut p = Mock::new(|n, urls| {
+            if urls.iter().any(|u| u.ends_with("/13")) {
+                Err(PushError::InvalidParameter(
+                    "InvalidParameter.CdnParamError: bad url".into(),
+                ))
+            } else {
+                Ok(Submitted {
+                    task_id: format!("t{n}"),
+                })
+            }
+        });
+        let mut s = Sink::default();
+        let (out, _) = run(input.clone(), &mut p, &opts(), &mut s);
+        let accepted: usize = out.tasks.iter().map(|t| t.urls.len()).sum();
+        assert_eq!(accepted, 19);
+        assert_eq!(out.rejected.len(), 1);
+        assert_eq!(out.rejected[0].url, "https://a.com/13");
+        assert!(out.rejected[0].reason.contains("bad url"));
+        assert_eq!(s.rejected, out.rejected);
+        assert!(out.stop.is_none());
+        // Bisection: far fewer calls than one per URL.
+        assert!(p.calls.len() <= 12, "{:?}", p.sizes());
+        assert_exactly_once(&input, &out);
+    }
+
+    #[test]
+    fn too_large_splits_and_later_batches_start_smaller() {
+        let input = batches("https://a.com", 40, 20);
+        let mut p = Mock::new(|n, urls| {
+            if urls.len() > 8 {
+                Err(PushError::BatchTooLarge(
+                    "LimitExceeded.CdnPushExceedBatchLimit".into(),
+                ))
+            } else {
+                Ok(Submitted {
+                    task_id: format!("t{n}"),
+                })
+            }
+        });
+        let (out, _) = run(input.clone(), &mut p, &opts(), &mut Sink::default());
+        // 20 → 10 + 10 → 5+5+5+5; the second batch goes straight out in 5s.
+        assert_eq!(p.sizes(), [20, 10, 5, 5, 5, 5, 5, 5, 5, 5]);
+        assert_eq!(out.tasks.len(), 8);
+        assert!(out.tasks.iter().all(|t| t.urls.len() == 5));
+        assert_exactly_once(&input, &out);
+    }
+
+    #[test]
+    fn domain_rejected_rejects_that_domain_without_calling_again() {
+        let mut input = batches("https://a.com", 30, 20);
+        input.extend(batches("https://b.com", 5, 20));
+        let mut p = Mock::new(|n, urls| {
+            if urls[0].starts_with("https://a.com") {
+                Err(PushError::DomainRejected(
+                    "ResourceNotFound.CdnHostNotExists".into(),
+                ))
+            } else {
+                Ok(Submitted {
+                    task_id: format!("t{n}"),
+                })
+            }
+        });
+        let mut s = Sink::default();
+        let (out, _) = run(input.clone(), &mut p, &opts(), &mut s);
+        assert_eq!(p.sizes(), [20, 5]);
+        assert_eq!(out.rejected.len(), 30);
+        assert!(
+            out.rejected
+                .iter()
+                .all(|r| r.reason.contains("CdnHostNotExists"))
+        );
+        assert_eq!(out.tasks.len(), 1);
+        assert_eq!(out.tasks[0].urls[0], "https://b.com/0");
+        assert_eq!(s.rejected.len(), 30);
+        assert!(out.stop.is_none());
+        assert_exactly_once(&input, &out);
+    }
+
+    #[test]
+    fn sink_failure_stops_after_the_accepted_batch() {
+        let input = batches("https://a.com", 45, 20);
+        let mut p = Mock::ok();
+        let mut s = Sink {
+            fail_on: Some(2),
+            ..Sink::default()
+        };
+        let (out, _) = run(input.clone(), &mut p, &opts(), &mut s);
+        assert_eq!(p.calls.len(), 2);
+        assert_eq!(out.tasks.len(), 2);
+        assert_eq!(out.deferred.len(), 5);
+        assert!(matches!(out.stop, Some(Stop::Sink(ref m)) if m.contains("disk full")));
+        assert_exactly_once(&input, &out);
+    }
+
+    #[test]
+    fn should_stop_is_checked_before_each_call() {
+        let input = batches("https://a.com", 45, 20);
+        let mut p = Mock::ok();
+        let mut s = Sink {
+            stop_after: Some(1),
+            ..Sink::default()
+        };
+        let (out, _) = run(input.clone(), &mut p, &opts(), &mut s);
+        assert_eq!(p.calls.len(), 1);
+        assert_eq!(out.deferred.len(), 25);
+        assert_eq!(out.stop, Some(Stop::Interrupted));
+        assert_exactly_once(&input, &out);
+        let mut s = Sink {
+            stop_after: Some(0),
+            ..Sink::default()
+        };
+        let mut p = Mock::ok();
+        let (out, _) = run(input.clone(), &mut p, &opts(), &mut s);
+        assert!(p.calls.is_empty());
+        assert_eq!(out.deferred.len(), 45);
+    }
+
+    #[test]
+    fn interval_and_origin_bandwidth_pace_the_calls() {
+        let input = batches("https://a.com", 45, 20);
+        let mut o = opts();
+        o.interval = Duration::from_secs(1);
+        let (_, sleeps) = run(input.clone(), &mut Mock::ok(), &o, &mut Sink::default());
+        assert_eq!(sleeps.len(), 2);
+        assert!(
+            sleeps
+                .iter()
+                .all(|d| *d > Duration::from_millis(900) && *d <= Duration::from_secs(1)),
+            "{sleeps:?}"
+        );
+
+        // 20 URLs × 1000 bytes at 10 kB/s = 2 s after each full batch.
+        o.interval = Duration::ZERO;
+        o.origin_bandwidth = Some(10_000);
+        let (_, sleeps) = run(input, &mut Mock::ok(), &o, &mut Sink::default());
+        assert_eq!(sleeps.len(), 2);
+        assert!(
+            sleeps
+                .iter()
+                .all(|d| *d > Duration::from_millis(1900) && *d <= Duration::from_secs(2)),
+            "{sleeps:?}"
+        );
+    }
+
+    #[test]
+    fn other_errors_stop_with_a_failure_line() {
+        let input = batches("https://a.com", 25, 20);
+        let mut p = Mock::new(|_, _| Err(PushError::Other("no reply in time".into())));
+        let (out, _) = run(input.clone(), &mut p, &opts(), &mut Sink::default());
+        assert_eq!(p.calls.len(), 1, "an ambiguous failure is not retried");
+        assert_eq!(out.failures.len(), 1);
+        assert_eq!(out.deferred.len(), 25);
+        assert_exactly_once(&input, &out);
+    }
+
+    fn arb_error() -> impl Strategy<Value = Option<PushError>> {
+        prop_oneof![
+            4 => Just(None),
+            1 => Just(Some(PushError::Transient("t".into()))),
+            1 => Just(Some(PushError::Throttled("th".into()))),
+            1 => Just(Some(PushError::Expired("e".into()))),
+            1 => Just(Some(PushError::InvalidParameter("i".into()))),
+            1 => Just(Some(PushError::BatchTooLarge("b".into()))),
+            1 => Just(Some(PushError::DomainRejected("d".into()))),
+            1 => Just(Some(PushError::QuotaExceeded("q".into()))),
+            1 => Just(Some(PushError::Auth("a".into()))),
+            1 => Just(Some(PushError::Other("o".into()))),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn every_url_ends_up_exactly_once(
+            sizes in proptest::collection::vec((0usize..3, 1usize..25), 0..6),
+            script in proptest::collection::vec(arb_error(), 0..60),
+            fail_on in proptest::option::of(1usize..5),
+            stop_after in proptest::option::of(0usize..5),
+            max_attempts in 1u32..4,
+        ) {
+            let mut input = Vec::new();
+            for (k, (d, n)) in sizes.iter().enumerate() {
+                let domain = format!("https://d{d}.com");
+                let urls = (0..*n).map(|i| planned(&domain, k * 100 + i)).collect();
+                input.push(Batch { domain, urls });
+            }
+            let mut p = Mock::new(move |n, _| match script.get(n - 1).cloned().flatten() {
+                Some(e) => Err(e),
+                None => Ok(Submitted { task_id: format!("t{n}") }),
+            });
+            let mut s = Sink { fail_on, stop_after, ..Sink::default() };
+            let mut o = opts();
+            o.max_attempts = max_attempts;
+            let (out, _) = run(input.clone(), &mut p, &o, &mut s);
+            assert_exactly_once(&input, &out);
+            prop_assert_eq!(&s.accepted, &out.tasks);
+            prop_assert_eq!(&s.rejected, &out.rejected);
+        }
+    }
 }
