@@ -411,13 +411,9 @@ impl Engine<'_> {
                     | PushError::Throttled(_)
                     | PushError::Expired(_)
                     | PushError::Other(_) => {
-                        // Retries exhausted, or a failure that must not be retried. Ambiguous transport failures
-                        // (a timeout after the request went out) arrive here as `Other` from client::send: the
-                        // CDN may have accepted the batch, and PushUrlsCache is not idempotent (TENCENT.md §5),
-                        // so we neither retry now (up to max_attempts double-spends) nor count it as accepted;
-                        // it is deferred, so the next run pushes it again: at most one duplicate, and only if
-                        // the CDN did take it. Stopping the run keeps a dead endpoint from costing every later
-                        // batch the same attempts and timeouts.
+                        // Retries exhausted, or a failure that must not be retried: the batch is deferred (never
+                        // counted as accepted), so the next run pushes it again. Stopping the run keeps a dead
+                        // endpoint from costing every later batch the same attempts and timeouts.
                         let line = if matches!(err, PushError::Other(_)) {
                             format!(
                                 "batch of {} URL(s) for {}: {err}",

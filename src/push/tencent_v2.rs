@@ -932,7 +932,7 @@ mod tests {
             let mut p = provider(&base, Method::Get, SignatureMethod::HmacSha1, true);
             let err = p.submit(&urls()).unwrap_err();
             let text = format!("{err} {err:?} {p:?}");
-            assert!(matches!(err, PushError::Other(_)), "{text}");
+            assert!(matches!(err, PushError::Transient(_)), "{text}");
             assert!(text.contains("may"), "{text}");
             for secret in ["wire-secret-key", "wire-token", "Signature=", "AKIDtest&"] {
                 assert!(!text.contains(secret), "{secret} in {text}");
