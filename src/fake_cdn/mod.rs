@@ -470,6 +470,12 @@ impl FakeCdn {
         self.shared.state().calls.get(action).copied().unwrap_or(0)
     }
 
+    /// How many TCP connections were accepted so far (keep-alive clients reuse one).
+    #[must_use]
+    pub fn connections(&self) -> u64 {
+        self.shared.next_conn.load(Ordering::SeqCst)
+    }
+
     /// Replaces the fault script; push calls are counted from 1 again.
     ///
     /// # Errors
@@ -652,7 +658,7 @@ fn dispatch(shared: &Shared, req: &Request, stream: &TcpStream) -> Outcome {
     };
     let faulted = |reason: &str| {
         let urls = match cfg.api {
-            Api::V2 => Vec::new(),
+            Api::V2 => v2::urls_of(req),
             Api::V3 => v3::urls_of(req),
         };
         shared.state().rejected.push(Rejection {
@@ -742,6 +748,15 @@ fn dispatch(shared: &Shared, req: &Request, stream: &TcpStream) -> Outcome {
         }
         Some(Fault::Revoke) => shared.state().revoked = true,
     }
+    // The documented size limits of API 2.0: GET ≤ 32 KB, POST ≤ 1 MB, else HTTP 501 (TENCENT.md §1.1 step 8).
+    if cfg.api == Api::V2 && (req.query.len() > 32 * 1024 || req.body.len() > 1024 * 1024) {
+        shared.state().rejected.push(Rejection {
+            action: action.clone(),
+            urls: v2::urls_of(req),
+            reason: "request too large: http 501".into(),
+        });
+        return Outcome::Reply(Response::html(501, html_page(501)));
+    }
     let now = OffsetDateTime::now_utc();
     let mut st = shared.state();
     Outcome::Reply(match cfg.api {
@@ -794,6 +809,7 @@ fn admin_call(shared: &Shared, what: &str, req: &Request) -> Response {
                 "rejected": st.rejected.len(),
                 "tasks": st.tasks.len(),
                 "revoked": st.revoked,
+                "connections": shared.next_conn.load(Ordering::SeqCst),
                 "quota_left": {"mainland": st.left(0, per_day), "overseas": st.left(1, per_day)},
                 "per_day": per_day,
             });

@@ -1271,3 +1271,89 @@ fn cli_args_parse_into_a_config() {
     assert!(Wrap::try_parse_from(["fake-cdn", "--latency", "fast"]).is_err());
     assert!(Wrap::try_parse_from(["fake-cdn", "--not-in-area", "x:moon"]).is_err());
 }
+
+#[test]
+fn a_real_client_reuses_one_connection() {
+    let cfg = FakeConfig::default();
+    let fake = FakeCdn::start(cfg.clone()).unwrap();
+    let client = reqwest::blocking::Client::builder().build().unwrap();
+    let host = fake.addr().to_string();
+    for i in 0..5 {
+        let body = json!({"Urls": [format!("https://www.example.com/{i}")], "Area": "overseas"})
+            .to_string();
+        let ts = unix_now();
+        let auth = v3::authorization(
+            &cfg.secret_id,
+            &cfg.secret_key,
+            ts,
+            "POST",
+            "",
+            "application/json",
+            &host,
+            body.as_bytes(),
+        );
+        let v: Value = client
+            .post(fake.endpoint())
+            .header("Content-Type", "application/json")
+            .header("X-TC-Action", "PushUrlsCache")
+            .header("X-TC-Version", v3::VERSION)
+            .header("X-TC-Timestamp", ts.to_string())
+            .header("Authorization", auth)
+            .body(body)
+            .send()
+            .unwrap()
+            .text()
+            .map(|t| serde_json::from_str(&t).unwrap())
+            .unwrap();
+        assert!(v["Response"]["TaskId"].is_string(), "{v}");
+    }
+    assert_eq!(fake.accepted().len(), 5);
+    assert_eq!(
+        fake.connections(),
+        1,
+        "keep-alive: one connection for five calls"
+    );
+}
+
+#[test]
+fn concurrent_pushes_are_counted_exactly_once() {
+    let cfg = FakeConfig {
+        api: Api::V2,
+        per_day: 100,
+        ..FakeConfig::default()
+    };
+    let fake = FakeCdn::start(cfg.clone()).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let (fake, cfg) = (&fake, &cfg);
+            s.spawn(move || {
+                for i in 0..3 {
+                    let list: Vec<String> = (0..5)
+                        .map(|j| format!("https://www.example.com/{t}/{i}/{j}"))
+                        .collect();
+                    v2_push(fake, cfg, &list);
+                }
+            });
+        }
+    });
+    // 24 batches of 5 against a quota of 100: exactly 20 accepted, 4 refused whole.
+    let acc = fake.accepted_urls();
+    assert_eq!(acc.len(), 100);
+    let unique: std::collections::HashSet<_> = acc.iter().collect();
+    assert_eq!(unique.len(), 100);
+    assert_eq!(fake.quota_left("overseas"), 0);
+    assert_eq!(fake.rejected().len(), 4);
+    assert_eq!(fake.calls(v2::ACTION), 24);
+}
+
+#[test]
+fn oversized_v2_requests_get_501() {
+    let cfg = v2_cfg();
+    let fake = FakeCdn::start(cfg.clone()).unwrap();
+    let mut p = v2_params(&cfg, &urls(1));
+    p.push(("pad".into(), "x".repeat(33 * 1024)));
+    let r = v2_send(&fake, "GET", p, &cfg.secret_key);
+    assert_eq!(r.status, 501);
+    assert!(fake.accepted().is_empty());
+    assert_eq!(fake.rejected()[0].urls, urls(1));
+}

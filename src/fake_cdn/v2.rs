@@ -133,6 +133,18 @@ pub(crate) fn action_of(req: &Request) -> Option<String> {
         .map(|(_, v)| v)
 }
 
+/// The `urls.N` of a request, best effort (for the record of faulted calls).
+pub(crate) fn urls_of(req: &Request) -> Vec<String> {
+    let Ok(params) = params_of(req) else {
+        return Vec::new();
+    };
+    let map: BTreeMap<String, String> = params
+        .into_iter()
+        .map(|(k, v)| (k.replace('_', "."), v))
+        .collect();
+    collect_urls(&map).into_iter().map(|(_, u)| u).collect()
+}
+
 fn answer(code: i64, message: &str, desc: &str) -> Response {
     Response::json(format!(
         r#"{{"code":{code},"message":{},"codeDesc":{}}}"#,
