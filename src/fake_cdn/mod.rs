@@ -11,6 +11,23 @@
 //! It must never bind anything but loopback, never contact another host, and never call `crate::push`: the
 //! verifiers are a second, independent reading of `shared/api/TENCENT.md`.
 //!
+//! What each refusal looks like (v2 `code` / `message` prefix; v3 `Error.Code`):
+//!
+//! | condition | v2 | v3 |
+//! |---|---|---|
+//! | bad signature | 4100 `身份认证失败，用户身份验证失败` | `AuthFailure.SignatureFailure` |
+//! | unknown SecretId, revoked credentials | 4104 | `AuthFailure.SecretIdNotFound` |
+//! | timestamp skew > `max_skew` | 4500 | `AuthFailure.SignatureExpire` |
+//! | reused Nonce (same SecretId, within the window) | 4500 | — |
+//! | token missing or wrong (when configured) | 4100 | `AuthFailure.TokenFailure` |
+//! | too many URLs | 4000 `(23100)` | `LimitExceeded.CdnPushExceedBatchLimit` |
+//! | no URLs, URL without http(s)://, a `bad_urls` entry | 4000 `(9003)` | `InvalidParameter.CdnParamError` |
+//! | host not in `domains` | 4000 `(9105)` | `ResourceNotFound.CdnHostNotExists` |
+//! | host listed in `not_in_area` for the area | — | `InvalidParameter.CdnHostInvalidParam` |
+//! | daily quota short for the whole batch | 4000 `(23101)` or 4400 | `LimitExceeded.CdnPushExceedDayLimit` |
+//! | `throttle` / `auth` / `internal` fault | 4000 `(9163)` / 4100 / 6000 | `RequestLimitExceeded` / `AuthFailure.SignatureFailure` / `InternalError` |
+//! | GET query > 32 KB or body > 1 MB | HTTP 501 | — |
+//!
 //! Admin endpoints (not part of Tencent's API): `GET /__fake/accepted` (JSON array of `{url, task_id, area,
 //! time}`), `GET /__fake/rejected`, `GET /__fake/stats`, `POST /__fake/reset-day` (quotas back to full),
 //! `POST /__fake/revoke` (every later call fails authentication), `POST /__fake/faults` (body = a fault script).
