@@ -914,7 +914,7 @@ pub struct FakeCdnArgs {
     #[arg(long, env = "PREWARM_FAKE_SECRET_ID", hide_env_values = true, default_value = FAKE_SECRET_ID)]
     pub secret_id: String,
     /// The SecretKey the fake checks signatures with. A FAKE test value — never a real key.
-    #[arg(long, env = "PREWARM_FAKE_SECRET_KEY", hide_env_values = true, default_value = FAKE_SECRET_KEY, hide_default_value = true)]
+    #[arg(long, env = "PREWARM_FAKE_SECRET_KEY", hide_env_values = true, default_value = FAKE_SECRET_KEY)]
     pub secret_key: String,
     /// Require this session token (v2 Token / v3 X-TC-Token). A FAKE test value.
     #[arg(long, env = "PREWARM_FAKE_TOKEN", hide_env_values = true)]

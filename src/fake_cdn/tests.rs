@@ -1357,3 +1357,38 @@ fn oversized_v2_requests_get_501() {
     assert!(fake.accepted().is_empty());
     assert_eq!(fake.rejected()[0].urls, urls(1));
 }
+
+#[test]
+fn help_teaches_with_an_example() {
+    use clap::{CommandFactory, Parser, Subcommand};
+    #[derive(Parser)]
+    struct Top {
+        #[command(subcommand)]
+        cmd: Cmd,
+    }
+    #[derive(Subcommand)]
+    enum Cmd {
+        FakeCdn(FakeCdnArgs),
+    }
+    let mut top = Top::command();
+    let help = top
+        .find_subcommand_mut("fake-cdn")
+        .unwrap()
+        .render_long_help()
+        .to_string();
+    for needle in [
+        "--fault <RULE>",
+        "random:0.2:seed=7",
+        "Examples:",
+        "FAKE test value",
+        "--record <FILE>",
+        "/__fake/",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from:\n{help}");
+    }
+    // The fake credentials are test values and shown on purpose, so users can point prewarm at the fake.
+    assert!(help.contains(FAKE_SECRET_ID) && help.contains(FAKE_SECRET_KEY));
+    let _ = Top::try_parse_from(["p", "fake-cdn", "--api", "v2"])
+        .unwrap()
+        .cmd;
+}
