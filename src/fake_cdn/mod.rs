@@ -932,7 +932,7 @@ pub struct FakeCdnArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub spent_overseas: u64,
     /// Added to every API call: milliseconds, or with a unit (20ms, 1s).
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_millis)]
+    #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = parse_millis)]
     pub latency: Duration,
     /// A fault rule (repeatable); see below.
     #[arg(long = "fault", value_name = "RULE")]
@@ -947,7 +947,7 @@ pub struct FakeCdnArgs {
     #[arg(long)]
     pub numeric_task_id: bool,
     /// How long v3 tasks stay "process": seconds, or with a unit (500ms, 2s).
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_secs)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_secs)]
     pub task_duration: Duration,
     /// A URL whose task ends "fail" (repeatable).
     #[arg(long = "fail-url", value_name = "URL")]
@@ -968,7 +968,7 @@ pub struct FakeCdnArgs {
     #[arg(long = "record", value_name = "FILE")]
     pub record: Option<PathBuf>,
     /// Largest accepted clock skew of a request: seconds, or with a unit.
-    #[arg(long, value_name = "DURATION", default_value = "300", value_parser = parse_secs)]
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse_secs)]
     pub max_skew: Duration,
 }
 

@@ -1392,3 +1392,17 @@ fn help_teaches_with_an_example() {
         .unwrap()
         .cmd;
 }
+
+#[test]
+fn durations_parse_with_units() {
+    assert_eq!(parse_millis("20").unwrap(), Duration::from_millis(20));
+    assert_eq!(parse_millis("20ms").unwrap(), Duration::from_millis(20));
+    assert_eq!(parse_millis("1.5s").unwrap(), Duration::from_millis(1500));
+    assert_eq!(parse_secs("2").unwrap(), Duration::from_secs(2));
+    assert_eq!(parse_secs("500ms").unwrap(), Duration::from_millis(500));
+    assert_eq!(parse_secs("1m").unwrap(), Duration::from_secs(60));
+    for bad in ["", "-1", "x", "1h", "NaN", "1e300s"] {
+        let e = parse_secs(bad).unwrap_err();
+        assert!(e.starts_with("invalid duration"), "{bad}: {e}");
+    }
+}
