@@ -877,7 +877,7 @@ pub enum ApiArg {
 /// every accepted URL, and can inject faults. Point prewarm at it with PREWARM_ENDPOINT and the fake credentials
 /// (TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY set to the values below). It never spends real quota and
 /// never talks to Tencent.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 #[command(after_help = "\
 Examples:
   prewarm fake-cdn --port 8080 --api v3 --domain www.example.com
@@ -1007,6 +1007,16 @@ fn parse_host_area(v: &str) -> Result<(String, String), String> {
         _ => Err(format!(
             "invalid {v:?}: expected HOST:mainland or HOST:overseas"
         )),
+    }
+}
+
+impl fmt::Debug for FakeCdnArgs {
+    /// Redacts the key and token, like [`FakeConfig`]'s `Debug`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeCdnArgs")
+            .field("port", &self.port)
+            .field("config", &self.to_config())
+            .finish()
     }
 }
 

@@ -1208,7 +1208,12 @@ fn bad_start_config_is_an_error() {
     .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     assert!(e.to_string().contains("500@x"));
-    let dbg = format!("{:?}", FakeConfig::default());
+    let cfg = FakeConfig {
+        token: Some("tok-secret".into()),
+        ..FakeConfig::default()
+    };
+    let dbg = format!("{cfg:?}");
+    assert!(!dbg.contains("tok-secret"), "{dbg}");
     assert!(!dbg.contains(FAKE_SECRET_KEY), "{dbg}");
 }
 
@@ -1268,6 +1273,11 @@ fn cli_args_parse_into_a_config() {
         (Api::V3, 1000, Duration::from_secs(300), FAKE_SECRET_ID)
     );
     assert_eq!(d.domains, FakeConfig::default().domains);
+    let dbg = format!("{:?}", w.args);
+    assert!(
+        !dbg.contains(FAKE_SECRET_KEY) && dbg.contains("a.example.com"),
+        "{dbg}"
+    );
     assert!(Wrap::try_parse_from(["fake-cdn", "--latency", "fast"]).is_err());
     assert!(Wrap::try_parse_from(["fake-cdn", "--not-in-area", "x:moon"]).is_err());
 }
