@@ -10,8 +10,10 @@ use serde::Serialize;
 
 pub mod changed;
 pub mod dir;
+pub mod fetch;
 pub mod git;
 pub mod sitemap;
+pub mod statcache;
 
 /// One URL to consider warming.
 #[derive(Debug, Clone, PartialEq)]
