@@ -261,6 +261,7 @@ impl FileMapper {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests may unwrap")]
 mod tests {
     use super::*;
     use std::path::PathBuf;

@@ -154,6 +154,7 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests may unwrap")]
 pub(crate) mod tests {
     use super::*;
     use std::io::Write;

@@ -95,9 +95,321 @@ pub struct Collected {
 
 /// Reads every configured source.
 ///
+/// URLs go through [`crate::url::Domains::admit`]; duplicates across sources merge into the first-seen asset,
+/// keeping the highest priority and, when one of them is a file, that file's `b3:` fingerprint and size. Each
+/// matching `[[priority]]` rule (a glob over the URL's percent-decoded path) adds its priority. The stat cache
+/// lives next to the state file and is written on every run, dry runs included.
+///
 /// # Errors
 /// The first unusable source (malformed sitemap, unreadable path, …): nothing is pushed from a half-read input.
 pub fn collect(settings: &crate::config::Settings) -> crate::Result<Collected> {
-    let _ = settings;
-    todo!("sources::collect")
+    use crate::config::SourceSpec;
+
+    let domains = crate::url::Domains::new(&settings.domains, settings.limits.max_url_len)?;
+    let rules = PriorityRules::new(&settings.priority_rules)?;
+    let mut cache =
+        statcache::StatCache::load(&statcache::StatCache::path_for_state(&settings.state.path));
+    let mut merger = Merger::default();
+    for spec in &settings.sources {
+        match spec {
+            SourceSpec::Sitemap { location, priority } => {
+                let s = sitemap::read(location, &settings.limits, settings.push.timeout)?;
+                merger.collected.warnings.extend(s.warnings);
+                for e in s.entries {
+                    let url = match domains.admit(&e.loc) {
+                        Ok(u) => u,
+                        Err(crate::url::Reject::Foreign) => {
+                            merger.collected.skipped.foreign_domain += 1;
+                            continue;
+                        }
+                        Err(crate::url::Reject::Invalid(why)) => {
+                            merger.collected.skipped.invalid_url += 1;
+                            log::debug!("{location}: {:?}: {why}", e.loc);
+                            continue;
+                        }
+                    };
+                    let fingerprint = e.lastmod.as_ref().map(|l| format!("lastmod:{l}"));
+                    let asset = Asset {
+                        fingerprint,
+                        priority: *priority + rules.bonus(&url),
+                        sitemap_priority: e.priority,
+                        lastmod: e.lastmod,
+                        ..Asset::new(url)
+                    };
+                    merger.add(asset);
+                }
+            }
+            SourceSpec::Dir { mapping, priority } => {
+                let out = dir::read(mapping, &mut cache)?;
+                merger.add_files(out, *priority, &domains, &rules);
+            }
+            SourceSpec::Changed {
+                file,
+                mapping,
+                priority,
+            } => {
+                let out = changed::read(file.as_deref(), mapping, &mut cache)?;
+                merger.add_files(out, *priority, &domains, &rules);
+            }
+            SourceSpec::Git { .. } => {
+                cache.save();
+                return Err(crate::Error::Usage("git source not built yet".into()));
+            }
+        }
+    }
+    cache.save();
+    Ok(merger.collected)
+}
+
+/// `[[priority]]` rules compiled once.
+struct PriorityRules {
+    rules: Vec<(globset::GlobMatcher, i64)>,
+}
+
+impl PriorityRules {
+    fn new(rules: &[crate::config::PriorityRule]) -> crate::Result<Self> {
+        let rules = rules
+            .iter()
+            .map(|r| {
+                globset::GlobBuilder::new(&r.glob)
+                    .literal_separator(true)
+                    .build()
+                    .map(|g| (g.compile_matcher(), r.priority))
+                    .map_err(|e| crate::Error::Usage(format!("priority glob {:?}: {e}", r.glob)))
+            })
+            .collect::<crate::Result<_>>()?;
+        Ok(Self { rules })
+    }
+
+    /// The sum of the priorities of every rule whose glob matches the URL's path (percent-decoded).
+    fn bonus(&self, url: &str) -> i64 {
+        if self.rules.is_empty() {
+            return 0;
+        }
+        let Ok(u) = url::Url::parse(url) else {
+            return 0;
+        };
+        let raw = u.path();
+        let decoded = percent_decode(raw);
+        self.rules
+            .iter()
+            .filter(|(g, _)| g.is_match(&decoded) || g.is_match(raw))
+            .map(|(_, p)| *p)
+            .sum()
+    }
+}
+
+/// Percent-decodes a URL path through the `url` crate's `form_urlencoded` decoder (`+` kept as is).
+fn percent_decode(path: &str) -> String {
+    let protected = path.replace('+', "%2B");
+    url::form_urlencoded::parse(format!("p={protected}").as_bytes())
+        .next()
+        .map_or_else(|| path.to_string(), |(_, v)| v.into_owned())
+}
+
+/// Merges assets by URL, in first-seen order.
+#[derive(Default)]
+struct Merger {
+    collected: Collected,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl Merger {
+    fn add(&mut self, a: Asset) {
+        let Some(&i) = self.index.get(&a.url) else {
+            self.index
+                .insert(a.url.clone(), self.collected.assets.len());
+            self.collected.assets.push(a);
+            return;
+        };
+        let have = &mut self.collected.assets[i];
+        have.priority = have.priority.max(a.priority);
+        let is_file = |x: &Asset| {
+            x.fingerprint
+                .as_deref()
+                .is_some_and(|f| f.starts_with("b3:"))
+        };
+        if is_file(&a) && !is_file(have) {
+            have.fingerprint = a.fingerprint;
+            have.bytes = a.bytes;
+            have.origin_path = a.origin_path;
+        } else if have.fingerprint.is_none() {
+            have.fingerprint = a.fingerprint;
+        }
+        if have.lastmod.is_none() {
+            have.lastmod = a.lastmod;
+        }
+        if have.sitemap_priority.is_none() {
+            have.sitemap_priority = a.sitemap_priority;
+        }
+        if have.bytes.is_none() {
+            have.bytes = a.bytes;
+        }
+    }
+
+    fn add_files(
+        &mut self,
+        out: dir::FileOutput,
+        priority: i64,
+        domains: &crate::url::Domains,
+        rules: &PriorityRules,
+    ) {
+        let c = &mut self.collected;
+        c.skipped.add(&out.skipped);
+        c.warnings.extend(out.warnings);
+        for url in out.removed_urls {
+            if domains.admit(&url).is_ok() {
+                c.removed_urls.push(url);
+            }
+        }
+        for mut a in out.assets {
+            match domains.admit(&a.url) {
+                Ok(u) => a.url = u,
+                Err(crate::url::Reject::Foreign) => {
+                    self.collected.skipped.foreign_domain += 1;
+                    continue;
+                }
+                Err(crate::url::Reject::Invalid(_)) => {
+                    self.collected.skipped.invalid_url += 1;
+                    continue;
+                }
+            }
+            a.priority = priority + rules.bonus(&a.url);
+            self.add(a);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests may unwrap")]
+mod tests {
+    use super::*;
+    use crate::config::{Location, Mapping, PriorityRule, Settings, SourceSpec};
+    use std::path::Path;
+
+    fn fixture(p: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(p)
+    }
+
+    fn settings(state_dir: &Path) -> Settings {
+        let mut s = Settings::with_defaults(state_dir.to_path_buf());
+        s.domains = vec!["https://www.example.com".into()];
+        s.state.path = state_dir.join(".prewarm/state.json");
+        let mapping = Mapping {
+            root: fixture("site"),
+            base_url: "https://www.example.com/".into(),
+            include: vec![],
+            exclude: vec!["**/*.map".into()],
+            pretty_urls: true,
+            hidden: false,
+        };
+        s.sources = vec![
+            SourceSpec::Sitemap {
+                location: Location::Path(fixture("site/sitemap.xml")),
+                priority: 5,
+            },
+            SourceSpec::Dir {
+                mapping: mapping.clone(),
+                priority: 1,
+            },
+            SourceSpec::Changed {
+                file: Some(fixture("changed/changed.txt")),
+                mapping,
+                priority: 0,
+            },
+        ];
+        s.priority_rules = vec![
+            PriorityRule {
+                glob: "/blog/**".into(),
+                priority: 10,
+            },
+            PriorityRule {
+                glob: "/blog/café/".into(),
+                priority: 100,
+            },
+        ];
+        s
+    }
+
+    #[test]
+    fn collects_merges_and_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = collect(&settings(dir.path())).unwrap();
+        let urls: Vec<&str> = c.assets.iter().map(|a| a.url.as_str()).collect();
+        // Sitemap order first, then files not in the sitemap, in walk order.
+        assert_eq!(urls[0], "https://www.example.com/");
+        assert_eq!(urls[6], "https://www.example.com/search?q=a&b=c");
+        assert_eq!(urls[7], "https://www.example.com/404.html");
+        assert_eq!(urls.len(), 7 + 6);
+        let unique: std::collections::HashSet<_> = urls.iter().collect();
+        assert_eq!(unique.len(), urls.len());
+        assert_eq!(c.skipped.foreign_domain, 1);
+        assert_eq!(c.skipped.missing_file, 1);
+        assert_eq!(c.skipped.outside_root, 1);
+        assert_eq!(c.removed_urls, ["https://www.example.com/old/deleted.html"]);
+        let home = &c.assets[0];
+        // The sitemap's priority, the file's fingerprint and size, the sitemap's lastmod.
+        assert_eq!(home.priority, 5);
+        assert!(home.fingerprint.as_deref().unwrap().starts_with("b3:"));
+        assert_eq!(
+            home.bytes,
+            Some(std::fs::metadata(fixture("site/index.html")).unwrap().len())
+        );
+        assert_eq!(home.lastmod.as_deref(), Some("2024-05-06T07:08:09Z"));
+        assert_eq!(home.sitemap_priority, Some(1.0));
+        let search = &c.assets[6];
+        assert_eq!(search.fingerprint, None);
+        let by = |u: &str| c.assets.iter().find(|a| a.url == u).unwrap();
+        assert_eq!(by("https://www.example.com/blog/post/").priority, 15);
+        assert_eq!(by("https://www.example.com/blog/caf%C3%A9/").priority, 115);
+        assert_eq!(by("https://www.example.com/css/site.css").priority, 1);
+        assert_eq!(
+            by("https://www.example.com/about.html")
+                .fingerprint
+                .as_deref()
+                .map(|f| &f[..3]),
+            Some("b3:")
+        );
+        assert!(c.warnings.iter().any(|w| w.contains("invalid <lastmod>")));
+        // The stat cache was written next to the state file; a second run reads the same.
+        assert!(dir.path().join(".prewarm/stat-cache").is_file());
+        let again = collect(&settings(dir.path())).unwrap();
+        assert_eq!(again.assets, c.assets);
+    }
+
+    #[test]
+    fn git_is_not_built_and_bad_input_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path());
+        s.sources = vec![SourceSpec::Git {
+            repo: dir.path().into(),
+            range: "a..b".into(),
+            prefix: PathBuf::new(),
+            mapping: Mapping {
+                root: dir.path().into(),
+                base_url: "https://www.example.com/".into(),
+                include: vec![],
+                exclude: vec![],
+                pretty_urls: true,
+                hidden: false,
+            },
+            priority: 0,
+        }];
+        assert!(matches!(collect(&s), Err(crate::Error::Usage(m)) if m.contains("git source")));
+        s.sources = vec![SourceSpec::Sitemap {
+            location: Location::Path(fixture("sitemaps/malformed-truncated.xml")),
+            priority: 0,
+        }];
+        assert!(matches!(collect(&s), Err(crate::Error::Input { .. })));
+    }
+
+    #[test]
+    fn percent_decoding_for_rules() {
+        assert_eq!(
+            percent_decode("/blog/caf%C3%A9/a%20b+c"),
+            "/blog/café/a b+c"
+        );
+    }
 }

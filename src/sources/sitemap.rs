@@ -809,6 +809,7 @@ pub fn parse_lastmod(v: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests may unwrap")]
 mod tests {
     use super::*;
     use crate::sources::fetch::tests::serve;
