@@ -115,8 +115,9 @@ pub fn collect(settings: &crate::config::Settings) -> crate::Result<Collected> {
             SourceSpec::Sitemap { location, priority } => {
                 let s = sitemap::read(location, &settings.limits, settings.push.timeout)?;
                 merger.collected.warnings.extend(s.warnings);
-                for e in s.entries {
-                    let url = match domains.admit(&e.loc) {
+                let admitted = admit_all(&domains, s.entries);
+                for (e, verdict) in admitted {
+                    let url = match verdict {
                         Ok(u) => u,
                         Err(crate::url::Reject::Foreign) => {
                             merger.collected.skipped.foreign_domain += 1;
@@ -159,6 +160,45 @@ pub fn collect(settings: &crate::config::Settings) -> crate::Result<Collected> {
     }
     cache.save();
     Ok(merger.collected)
+}
+
+type Verdict = std::result::Result<String, crate::url::Reject>;
+
+/// Admits sitemap entries on every core (URL parsing dominates a large sitemap); order is kept.
+fn admit_all(
+    domains: &crate::url::Domains,
+    entries: Vec<sitemap::Entry>,
+) -> Vec<(sitemap::Entry, Verdict)> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if threads <= 1 || entries.len() < 4096 {
+        return entries
+            .into_iter()
+            .map(|e| {
+                let v = domains.admit(&e.loc);
+                (e, v)
+            })
+            .collect();
+    }
+    let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(entries.len());
+    verdicts.resize_with(entries.len(), || None);
+    let chunk = entries.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for (es, vs) in entries.chunks(chunk).zip(verdicts.chunks_mut(chunk)) {
+            s.spawn(move || {
+                for (e, v) in es.iter().zip(vs.iter_mut()) {
+                    *v = Some(domains.admit(&e.loc));
+                }
+            });
+        }
+    });
+    entries
+        .into_iter()
+        .zip(verdicts)
+        .map(|(e, v)| {
+            let v = v.unwrap_or_else(|| domains.admit(&e.loc));
+            (e, v)
+        })
+        .collect()
 }
 
 /// `[[priority]]` rules compiled once.
@@ -208,17 +248,37 @@ fn percent_decode(path: &str) -> String {
 }
 
 /// Merges assets by URL, in first-seen order.
+///
+/// The index is keyed by a 64-bit hash of the URL, not a copy of it (a million URLs would double their memory);
+/// the rare hash collision falls back to a map keyed by the URL itself.
 #[derive(Default)]
 struct Merger {
     collected: Collected,
-    index: std::collections::HashMap<String, usize>,
+    index: std::collections::HashMap<u64, usize>,
+    collided: std::collections::HashMap<String, usize>,
+    hasher: std::hash::RandomState,
 }
 
 impl Merger {
+    /// The index of the asset with this URL, if any.
+    fn find(&self, h: u64, url: &str) -> Option<usize> {
+        match self.index.get(&h) {
+            Some(&i) if self.collected.assets[i].url == url => Some(i),
+            Some(_) => self.collided.get(url).copied(),
+            None => None,
+        }
+    }
+
     fn add(&mut self, a: Asset) {
-        let Some(&i) = self.index.get(&a.url) else {
-            self.index
-                .insert(a.url.clone(), self.collected.assets.len());
+        use std::hash::BuildHasher;
+        let h = self.hasher.hash_one(&a.url);
+        let Some(i) = self.find(h, &a.url) else {
+            let i = self.collected.assets.len();
+            if self.index.contains_key(&h) {
+                self.collided.insert(a.url.clone(), i);
+            } else {
+                self.index.insert(h, i);
+            }
             self.collected.assets.push(a);
             return;
         };
@@ -403,6 +463,52 @@ mod tests {
             priority: 0,
         }];
         assert!(matches!(collect(&s), Err(crate::Error::Input { .. })));
+    }
+
+    #[test]
+    fn merger_survives_hash_collisions() {
+        let mut m = Merger::default();
+        // Force a collision: the same hash key for two URLs.
+        m.collected.assets.push(Asset::new("https://h.example/a"));
+        m.index.insert(7, 0);
+        assert_eq!(m.find(7, "https://h.example/a"), Some(0));
+        assert_eq!(m.find(7, "https://h.example/b"), None);
+        m.collected.assets.push(Asset::new("https://h.example/b"));
+        m.collided.insert("https://h.example/b".into(), 1);
+        assert_eq!(m.find(7, "https://h.example/b"), Some(1));
+        let mut a = Asset::new("https://h.example/c");
+        a.priority = 1;
+        m.add(a.clone());
+        a.priority = 9;
+        m.add(a);
+        assert_eq!(m.collected.assets.len(), 3);
+        assert_eq!(m.collected.assets[2].priority, 9);
+    }
+
+    #[test]
+    fn admits_many_in_parallel_in_order() {
+        let d = crate::url::Domains::new(&["https://www.example.com".into()], 2000).unwrap();
+        let entries: Vec<sitemap::Entry> = (0..10_000)
+            .map(|i| sitemap::Entry {
+                loc: if i % 3 == 0 {
+                    format!("https://other.example/{i}")
+                } else {
+                    format!("https://www.example.com/{i}")
+                },
+                lastmod: None,
+                priority: None,
+            })
+            .collect();
+        let got = admit_all(&d, entries);
+        assert_eq!(got.len(), 10_000);
+        for (i, (e, v)) in got.iter().enumerate() {
+            assert!(e.loc.ends_with(&format!("/{i}")));
+            if i % 3 == 0 {
+                assert_eq!(v, &Err(crate::url::Reject::Foreign));
+            } else {
+                assert_eq!(v.as_deref(), Ok(e.loc.as_str()));
+            }
+        }
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub const PROTOCOL_MAX_URLS: usize = 50_000;
 
 const BUF_CAPACITY: usize = 64 * 1024;
 
+/// Detailed warnings per document; the rest are counted in one line (each costs a re-read for its position).
+const MAX_WARNINGS_PER_DOC: usize = 10;
+
 /// One `<url>` (or plain-text line).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -536,7 +539,16 @@ fn parse_xml(src: Source, name: &str, pos: &Positioner, warnings: &mut Vec<Strin
     let mut has_loc = false;
     let mut entries: Vec<Entry> = Vec::new();
     let mut children: Vec<String> = Vec::new();
-    let mut open_names: Vec<String> = Vec::new();
+    // Open element names, back to back in one buffer (no allocation per element).
+    let mut names: Vec<u8> = Vec::with_capacity(64);
+    let mut name_starts: Vec<usize> = Vec::with_capacity(8);
+    let mut warned = 0usize;
+    let mut warn = |w: String| {
+        warned += 1;
+        if warned <= MAX_WARNINGS_PER_DOC {
+            warnings.push(w);
+        }
+    };
     loop {
         buf.clear();
         let start = reader.buffer_position();
@@ -607,7 +619,8 @@ fn parse_xml(src: Source, name: &str, pos: &Positioner, warnings: &mut Vec<Strin
                     }
                 } else {
                     depth = level;
-                    open_names.push(String::from_utf8_lossy(e.name().as_ref()).into_owned());
+                    name_starts.push(names.len());
+                    names.extend_from_slice(e.name().as_ref());
                 }
             }
             Event::End(_) => {
@@ -623,14 +636,14 @@ fn parse_xml(src: Source, name: &str, pos: &Positioner, warnings: &mut Vec<Strin
                         }
                         Field::Lastmod => match parse_lastmod(v) {
                             Some(t) => cur.lastmod = Some(t),
-                            None => warnings.push(format!(
+                            None => warn(format!(
                                 "{name}{}: invalid <lastmod> {v:?}, ignored",
                                 pos.at(start)
                             )),
                         },
                         Field::Priority => match v.parse::<f32>() {
                             Ok(p) if (0.0..=1.0).contains(&p) => cur.priority = Some(p),
-                            _ => warnings.push(format!(
+                            _ => warn(format!(
                                 "{name}{}: invalid <priority> {v:?}, ignored",
                                 pos.at(start)
                             )),
@@ -653,14 +666,16 @@ fn parse_xml(src: Source, name: &str, pos: &Positioner, warnings: &mut Vec<Strin
                             entries.push(e);
                         }
                     } else {
-                        warnings.push(format!(
+                        warn(format!(
                             "{name}{}: an entry without <loc>, ignored",
                             pos.at(start)
                         ));
                     }
                 }
                 depth = depth.saturating_sub(1);
-                open_names.pop();
+                if let Some(at) = name_starts.pop() {
+                    names.truncate(at);
+                }
                 if depth == 0 {
                     closed = true;
                 }
@@ -703,7 +718,8 @@ fn parse_xml(src: Source, name: &str, pos: &Positioner, warnings: &mut Vec<Strin
             // The DTD is skipped unread: no entity it declares is ever expanded or fetched.
             Event::DocType(_) | Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => {
-                if let Some(open) = open_names.last() {
+                if let Some(&at) = name_starts.last() {
+                    let open = String::from_utf8_lossy(&names[at..]);
                     return Err(input(
                         pos.at(reader.buffer_position()),
                         format!("unexpected end of file inside <{open}>"),
@@ -718,6 +734,12 @@ fn parse_xml(src: Source, name: &str, pos: &Positioner, warnings: &mut Vec<Strin
                 break;
             }
         }
+    }
+    if warned > MAX_WARNINGS_PER_DOC {
+        warnings.push(format!(
+            "{name}: {} more warnings like these",
+            warned - MAX_WARNINGS_PER_DOC
+        ));
     }
     Ok(match root {
         Some(Root::Index) => Doc::Children(children),
@@ -1104,6 +1126,33 @@ mod tests {
             ]
         );
         assert!(locs(&s).contains(&"https://www.example.com/about.html"));
+    }
+
+    #[test]
+    fn warnings_are_capped_per_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.xml");
+        let mut doc = String::from("<urlset>\n");
+        for i in 0..30 {
+            doc.push_str(&format!(
+                "<url><loc>https://h.example/{i}</loc><lastmod>x{i}</lastmod></url>\n"
+            ));
+        }
+        doc.push_str("</urlset>\n");
+        std::fs::write(&p, doc).unwrap();
+        let s = read_path(&p).unwrap();
+        assert_eq!(s.entries.len(), 30);
+        assert_eq!(s.warnings.len(), 11, "{:?}", s.warnings);
+        assert!(
+            s.warnings[0].contains(":2:") && s.warnings[0].contains("\"x0\""),
+            "{}",
+            s.warnings[0]
+        );
+        assert!(
+            s.warnings[10].ends_with("20 more warnings like these"),
+            "{}",
+            s.warnings[10]
+        );
     }
 
     #[test]
