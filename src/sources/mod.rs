@@ -274,10 +274,10 @@ impl Merger {
         let h = self.hasher.hash_one(&a.url);
         let Some(i) = self.find(h, &a.url) else {
             let i = self.collected.assets.len();
-            if self.index.contains_key(&h) {
-                self.collided.insert(a.url.clone(), i);
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.index.entry(h) {
+                slot.insert(i);
             } else {
-                self.index.insert(h, i);
+                self.collided.insert(a.url.clone(), i);
             }
             self.collected.assets.push(a);
             return;
