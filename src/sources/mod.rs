@@ -89,7 +89,7 @@ pub struct Collected {
     pub skipped: Skipped,
     /// Warnings for the report (`::warning::` in GitHub format).
     pub warnings: Vec<String>,
-    /// Paths (relative to a mapping root) listed as deleted or missing: their URLs leave state.
+    /// URLs of files a changed list names but that are not on disk (deleted in the deploy): they leave state.
     pub removed_urls: Vec<String>,
 }
 

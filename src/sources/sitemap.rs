@@ -1023,6 +1023,31 @@ mod tests {
     }
 
     #[test]
+    fn cut_at_any_point_is_an_input_error() {
+        let full = std::fs::read(fixture("site/sitemap.xml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cut.xml");
+        for cut in 1..full.len() {
+            let prefix = &full[..cut];
+            if prefix.trim_ascii_end().ends_with(b"</urlset>") {
+                continue;
+            }
+            std::fs::write(&p, prefix).unwrap();
+            match read_path(&p) {
+                Err(Error::Input {
+                    position: Position::LineCol { line, .. },
+                    ..
+                }) => {
+                    assert!(
+                        line >= 1 && line <= 1 + prefix.iter().filter(|&&b| b == b'\n').count()
+                    );
+                }
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn entity_attacks_expand_and_fetch_nothing() {
         for f in ["billion-laughs.xml", "external-entity.xml"] {
             let Err(Error::Input {
@@ -1059,6 +1084,25 @@ mod tests {
             std::fs::metadata(&secret).unwrap().accessed().unwrap(),
             before
         );
+        // An external entity on a loopback server: never requested.
+        let server = serve(vec![(
+            "/evil".into(),
+            200,
+            b"https://evil.example/".to_vec(),
+        )]);
+        let doc = format!(
+            "<!DOCTYPE urlset [<!ENTITY e SYSTEM \"{}/evil\">]>\n<urlset><url><loc>&e;</loc></url></urlset>",
+            server.base
+        );
+        std::fs::write(&p, doc).unwrap();
+        assert!(
+            read_path(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("undefined entity &e;")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(server.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
         // A DTD with entities but none used: the document reads normally.
         std::fs::write(&p, "<!DOCTYPE urlset [<!ENTITY a \"aaaaaaaa\">]><urlset><url><loc>https://h.example/</loc></url></urlset>").unwrap();
         assert_eq!(locs(&read_path(&p).unwrap()), ["https://h.example/"]);
