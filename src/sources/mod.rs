@@ -115,29 +115,32 @@ pub fn collect(settings: &crate::config::Settings) -> crate::Result<Collected> {
             SourceSpec::Sitemap { location, priority } => {
                 let s = sitemap::read(location, &settings.limits, settings.push.timeout)?;
                 merger.collected.warnings.extend(s.warnings);
-                let admitted = admit_all(&domains, s.entries);
-                for (e, verdict) in admitted {
-                    let url = match verdict {
-                        Ok(u) => u,
-                        Err(crate::url::Reject::Foreign) => {
+                let mut entries = s.entries;
+                let verdicts = admit_all(&domains, &rules, &mut entries);
+                merger.collected.assets.reserve(entries.len());
+                for (e, verdict) in entries.into_iter().zip(verdicts) {
+                    let bonus = match verdict {
+                        Admitted::Yes(bonus) => bonus,
+                        Admitted::Foreign => {
                             merger.collected.skipped.foreign_domain += 1;
                             continue;
                         }
-                        Err(crate::url::Reject::Invalid(why)) => {
+                        Admitted::Invalid => {
                             merger.collected.skipped.invalid_url += 1;
-                            log::debug!("{location}: {:?}: {why}", e.loc);
+                            if let Err(crate::url::Reject::Invalid(why)) = domains.admit(&e.loc) {
+                                log::debug!("{location}: {:?}: {why}", e.loc);
+                            }
                             continue;
                         }
                     };
                     let fingerprint = e.lastmod.as_ref().map(|l| format!("lastmod:{l}"));
-                    let asset = Asset {
+                    merger.add(Asset {
                         fingerprint,
-                        priority: *priority + rules.bonus(&url),
+                        priority: *priority + bonus,
                         sitemap_priority: e.priority,
                         lastmod: e.lastmod,
-                        ..Asset::new(url)
-                    };
-                    merger.add(asset);
+                        ..Asset::new(e.loc)
+                    });
                 }
             }
             SourceSpec::Dir { mapping, priority } => {
@@ -162,43 +165,48 @@ pub fn collect(settings: &crate::config::Settings) -> crate::Result<Collected> {
     Ok(merger.collected)
 }
 
-type Verdict = std::result::Result<String, crate::url::Reject>;
+/// The admission outcome of one sitemap entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admitted {
+    /// Admitted (the entry's `loc` is now the normalised URL), with its priority-rule bonus.
+    Yes(i64),
+    /// Foreign origin.
+    Foreign,
+    /// Not a usable URL.
+    Invalid,
+}
 
-/// Admits sitemap entries on every core (URL parsing dominates a large sitemap); order is kept.
+/// Admits sitemap entries in place, on every core (URL parsing dominates a large sitemap): each admitted
+/// entry's `loc` becomes the normalised URL, so no second copy of the list is built. Order is kept.
 fn admit_all(
     domains: &crate::url::Domains,
-    entries: Vec<sitemap::Entry>,
-) -> Vec<(sitemap::Entry, Verdict)> {
+    rules: &PriorityRules,
+    entries: &mut [sitemap::Entry],
+) -> Vec<Admitted> {
+    let one = |e: &mut sitemap::Entry| match domains.admit(&e.loc) {
+        Ok(u) => {
+            e.loc = u;
+            Admitted::Yes(rules.bonus(&e.loc))
+        }
+        Err(crate::url::Reject::Foreign) => Admitted::Foreign,
+        Err(crate::url::Reject::Invalid(_)) => Admitted::Invalid,
+    };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     if threads <= 1 || entries.len() < 4096 {
-        return entries
-            .into_iter()
-            .map(|e| {
-                let v = domains.admit(&e.loc);
-                (e, v)
-            })
-            .collect();
+        return entries.iter_mut().map(one).collect();
     }
-    let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(entries.len());
-    verdicts.resize_with(entries.len(), || None);
+    let mut out = vec![Admitted::Invalid; entries.len()];
     let chunk = entries.len().div_ceil(threads);
     std::thread::scope(|s| {
-        for (es, vs) in entries.chunks(chunk).zip(verdicts.chunks_mut(chunk)) {
+        for (es, vs) in entries.chunks_mut(chunk).zip(out.chunks_mut(chunk)) {
             s.spawn(move || {
-                for (e, v) in es.iter().zip(vs.iter_mut()) {
-                    *v = Some(domains.admit(&e.loc));
+                for (e, v) in es.iter_mut().zip(vs.iter_mut()) {
+                    *v = one(e);
                 }
             });
         }
     });
-    entries
-        .into_iter()
-        .zip(verdicts)
-        .map(|(e, v)| {
-            let v = v.unwrap_or_else(|| domains.admit(&e.loc));
-            (e, v)
-        })
-        .collect()
+    out
 }
 
 /// `[[priority]]` rules compiled once.
@@ -488,25 +496,32 @@ mod tests {
     #[test]
     fn admits_many_in_parallel_in_order() {
         let d = crate::url::Domains::new(&["https://www.example.com".into()], 2000).unwrap();
-        let entries: Vec<sitemap::Entry> = (0..10_000)
+        let rules = PriorityRules::new(&[PriorityRule {
+            glob: "/even/*".into(),
+            priority: 3,
+        }])
+        .unwrap();
+        let mut entries: Vec<sitemap::Entry> = (0..10_000)
             .map(|i| sitemap::Entry {
-                loc: if i % 3 == 0 {
-                    format!("https://other.example/{i}")
-                } else {
-                    format!("https://www.example.com/{i}")
+                loc: match i % 3 {
+                    0 => format!("https://other.example/{i}"),
+                    1 => format!(" HTTPS://WWW.EXAMPLE.COM/even/{i} "),
+                    _ => format!("javascript:{i}"),
                 },
                 lastmod: None,
                 priority: None,
             })
             .collect();
-        let got = admit_all(&d, entries);
+        let got = admit_all(&d, &rules, &mut entries);
         assert_eq!(got.len(), 10_000);
-        for (i, (e, v)) in got.iter().enumerate() {
-            assert!(e.loc.ends_with(&format!("/{i}")));
-            if i % 3 == 0 {
-                assert_eq!(v, &Err(crate::url::Reject::Foreign));
-            } else {
-                assert_eq!(v.as_deref(), Ok(e.loc.as_str()));
+        for (i, (e, v)) in entries.iter().zip(&got).enumerate() {
+            match i % 3 {
+                0 => assert_eq!(*v, Admitted::Foreign),
+                1 => {
+                    assert_eq!(*v, Admitted::Yes(3));
+                    assert_eq!(e.loc, format!("https://www.example.com/even/{i}"));
+                }
+                _ => assert_eq!(*v, Admitted::Invalid),
             }
         }
     }

@@ -369,6 +369,12 @@ fn read_doc(
                 todo.push((child_loc, key));
             }
             let results = read_children(ctx, &todo, ancestors, depth, parallel);
+            out.entries.reserve(
+                results
+                    .iter()
+                    .map(|r| r.as_ref().map_or(0, |s| s.entries.len()))
+                    .sum(),
+            );
             for r in results {
                 let r = r?;
                 out.entries.extend(r.entries);
