@@ -61,6 +61,14 @@ impl Domains {
         })
     }
 
+    /// The allowed origins of `settings.domains`, with `settings.limits.max_url_len`.
+    ///
+    /// # Errors
+    /// As [`Domains::new`].
+    pub fn from_settings(settings: &crate::config::Settings) -> Result<Self> {
+        Self::new(&settings.domains, settings.limits.max_url_len)
+    }
+
     /// Whether an origin (as [`origin_of`] spells it) is allowed.
     #[must_use]
     pub fn allows_origin(&self, origin: &str) -> bool {
@@ -368,6 +376,15 @@ mod tests {
             Err(Reject::Foreign)
         );
         assert!(Domains::new(&["www.example.com".into()], 2000).is_err());
+        let mut s = crate::config::Settings::with_defaults(PathBuf::from("/tmp"));
+        s.domains = vec!["https://www.example.com".into()];
+        s.limits.max_url_len = 30;
+        let d = Domains::from_settings(&s).unwrap();
+        assert!(d.admit("https://www.example.com/short").is_ok());
+        assert!(matches!(
+            d.admit("https://www.example.com/much/too/long"),
+            Err(Reject::Invalid(_))
+        ));
         assert!(Domains::new(&["https://www.example.com/blog".into()], 2000).is_err());
     }
 

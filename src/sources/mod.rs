@@ -105,7 +105,7 @@ pub struct Collected {
 pub fn collect(settings: &crate::config::Settings) -> crate::Result<Collected> {
     use crate::config::SourceSpec;
 
-    let domains = crate::url::Domains::new(&settings.domains, settings.limits.max_url_len)?;
+    let domains = crate::url::Domains::from_settings(settings)?;
     let rules = PriorityRules::new(&settings.priority_rules)?;
     let mut cache =
         statcache::StatCache::load(&statcache::StatCache::path_for_state(&settings.state.path));

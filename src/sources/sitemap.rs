@@ -8,7 +8,9 @@
 //! children in parallel. It must never expand a DTD entity, fetch an external entity, follow a child past
 //! `max_sitemap_depth`, or decompress past `max_decompressed_bytes`. An undefined entity (`&lol9;`) is an error
 //! with its position: the DTD is skipped unread, so only the five predefined entities and character references
-//! exist.
+//! exist. Index children resolve against the index's own location; an absolute child URL in a *local* index (or
+//! local `robots.txt`) is read from the file of the same name next to it when there is one (a build folder's index
+//! lists live URLs that may not be deployed yet), and fetched otherwise. `file:` children are refused.
 
 use std::collections::HashSet;
 use std::fs::File;
