@@ -772,8 +772,8 @@ pub fn parse_lastmod(v: &str) -> Option<String> {
     };
     let mut parts = date.split('-');
     let year = i32::try_from(num(parts.next()?, 4)?).ok()?;
-    let month = parts.next().map(|m| num(m, 2)).unwrap_or(Some(1))?;
-    let day = parts.next().map(|d| num(d, 2)).unwrap_or(Some(1))?;
+    let month = parts.next().map_or(Some(1), |m| num(m, 2))?;
+    let day = parts.next().map_or(Some(1), |d| num(d, 2))?;
     if parts.next().is_some() {
         return None;
     }

@@ -8,6 +8,7 @@
 //! "racily clean" (the file may have changed again within the same timestamp tick) and is re-hashed.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::fs::Metadata;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -113,19 +114,16 @@ impl StatCache {
             return c;
         }
         for (i, line) in lines.enumerate() {
-            match parse_line(line) {
-                Some((p, e)) => {
-                    c.old.insert(p, e);
-                }
-                None => {
-                    log::debug!(
-                        "{}:{}: stat cache ignored: damaged line",
-                        path.display(),
-                        i + 2
-                    );
-                    c.old.clear();
-                    return c;
-                }
+            if let Some((p, e)) = parse_line(line) {
+                c.old.insert(p, e);
+            } else {
+                log::debug!(
+                    "{}:{}: stat cache ignored: damaged line",
+                    path.display(),
+                    i + 2
+                );
+                c.old.clear();
+                return c;
             }
         }
         c.written_ns = meta.modified().ok().map(ns);
@@ -174,10 +172,11 @@ impl StatCache {
                 continue;
             }
             let st = &e.stat;
-            out.push_str(&format!(
-                "{}\t{}\t{}\t{}\t{}\t{s}\n",
+            let _ = writeln!(
+                out,
+                "{}\t{}\t{}\t{}\t{}\t{s}",
                 st.size, st.mtime_ns, st.ctime_ns, st.ino, e.fingerprint
-            ));
+            );
         }
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
         tmp.write_all(out.as_bytes())?;
