@@ -91,6 +91,23 @@ fn client() -> Result<&'static reqwest::blocking::Client> {
     Ok(CLIENT.get_or_init(|| c))
 }
 
+/// A URL fit for messages: any `user:password@` is replaced by `(redacted)@`.
+#[must_use]
+pub fn redact(url: &str) -> String {
+    if let Ok(mut u) = url::Url::parse(url) {
+        if u.username().is_empty() && u.password().is_none() {
+            return u.into();
+        }
+        let _ = u.set_password(None);
+        let _ = u.set_username("");
+        return u.as_str().replacen("://", "://(redacted)@", 1);
+    }
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(a)) if a > s => format!("{}(redacted){}", &url[..s + 3], &url[a..]),
+        _ => url.to_string(),
+    }
+}
+
 /// Opens a remote document for reading.
 ///
 /// # Errors
@@ -98,7 +115,7 @@ fn client() -> Result<&'static reqwest::blocking::Client> {
 /// over `max_fetch_bytes`. A body that grows past the cap fails the read with [`LimitExceeded`].
 pub fn open(url: &str, limits: &InputLimits, timeout: Duration) -> Result<Box<dyn Read + Send>> {
     let fail = |message: String| Error::Fetch {
-        url: url.to_string(),
+        url: redact(url),
         message,
     };
     let parsed = url::Url::parse(url).map_err(|e| fail(format!("not a url: {e}")))?;
@@ -260,6 +277,34 @@ pub(crate) mod tests {
                 "{u}"
             );
         }
+    }
+
+    #[test]
+    fn errors_name_the_url_without_credentials() {
+        let Err(Error::Fetch { url, message }) = open(
+            "https://user:hunter2@127.0.0.1:9/x",
+            &limits(10),
+            Duration::from_secs(1),
+        ) else {
+            panic!("credentials accepted")
+        };
+        assert_eq!(url, "https://(redacted)@127.0.0.1:9/x");
+        assert!(!message.contains("hunter2"));
+        assert_eq!(redact("http://a:b@[bad/x"), "http://(redacted)@[bad/x");
+        assert_eq!(redact("https://h.example/p"), "https://h.example/p");
+        // Nothing listens: a clear connect error naming the URL.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let u = format!("http://127.0.0.1:{port}/gone.xml");
+        let Err(Error::Fetch { url, message }) = open(&u, &limits(10), Duration::from_secs(5))
+        else {
+            panic!("connected to nothing")
+        };
+        assert_eq!(url, u);
+        assert!(message.starts_with("cannot connect"), "{message}");
     }
 
     #[test]

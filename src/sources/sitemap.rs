@@ -69,7 +69,7 @@ pub fn read(location: &Location, limits: &InputLimits, timeout: Duration) -> Res
     let loc = match location {
         Location::Path(p) => Loc::Path(p.clone()),
         Location::Url(u) => Loc::Url(Url::parse(u).map_err(|e| Error::Fetch {
-            url: u.clone(),
+            url: fetch::redact(u),
             message: format!("not a url: {e}"),
         })?),
     };
@@ -98,7 +98,7 @@ impl Loc {
     fn name(&self) -> String {
         match self {
             Self::Path(p) => p.display().to_string(),
-            Self::Url(u) => u.to_string(),
+            Self::Url(u) => fetch::redact(u.as_str()),
         }
     }
 
