@@ -162,8 +162,18 @@ pub(crate) fn fingerprint_into(
     let todo: Vec<usize> = (0..jobs.len()).filter(|&i| prints[i].is_none()).collect();
     out.hashed += todo.len();
     for (i, r) in hash_parallel(&jobs, &todo) {
-        let fp = r.map_err(|e| Error::io(&jobs[i].abs, e))?;
-        prints[i] = Some(fp);
+        match r {
+            Ok(fp) => prints[i] = Some(fp),
+            // Deleted between the walk and the read (a build still writing): skipped, not fatal.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                out.skipped.missing_file += 1;
+                out.warnings.push(format!(
+                    "{}: vanished while reading, skipped",
+                    jobs[i].abs.display()
+                ));
+            }
+            Err(e) => return Err(Error::io(&jobs[i].abs, e)),
+        }
     }
     for (job, fp) in jobs.into_iter().zip(prints) {
         let Some(fp) = fp else { continue };
@@ -382,6 +392,30 @@ mod tests {
         assert!(
             out.warnings[0].contains("caf\u{fffd}.html") && out.warnings[0].contains("not utf-8")
         );
+    }
+
+    #[test]
+    fn files_vanishing_before_the_read_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.html"), "a").unwrap();
+        let stat = FileStat::of(&std::fs::metadata(dir.path().join("a.html")).unwrap());
+        let jobs = vec![
+            FileJob {
+                abs: dir.path().join("a.html"),
+                url: "https://www.example.com/a.html".into(),
+                stat,
+            },
+            FileJob {
+                abs: dir.path().join("gone.html"),
+                url: "https://www.example.com/gone.html".into(),
+                stat,
+            },
+        ];
+        let mut out = FileOutput::default();
+        fingerprint_into(jobs, &mut StatCache::in_memory(), &mut out).unwrap();
+        assert_eq!(urls(&out), ["https://www.example.com/a.html"]);
+        assert_eq!(out.skipped.missing_file, 1);
+        assert!(out.warnings[0].contains("gone.html: vanished"));
     }
 
     #[test]
