@@ -10,8 +10,10 @@ use serde::Serialize;
 
 pub mod changed;
 pub mod dir;
+pub mod fetch;
 pub mod git;
 pub mod sitemap;
+pub mod statcache;
 
 /// One URL to consider warming.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,15 +89,448 @@ pub struct Collected {
     pub skipped: Skipped,
     /// Warnings for the report (`::warning::` in GitHub format).
     pub warnings: Vec<String>,
-    /// Paths (relative to a mapping root) listed as deleted or missing: their URLs leave state.
+    /// URLs of files a changed list names but that are not on disk (deleted in the deploy): they leave state.
     pub removed_urls: Vec<String>,
 }
 
 /// Reads every configured source.
 ///
+/// URLs go through [`crate::url::Domains::admit`]; duplicates across sources merge into the first-seen asset,
+/// keeping the highest priority and, when one of them is a file, that file's `b3:` fingerprint and size. Each
+/// matching `[[priority]]` rule (a glob over the URL's percent-decoded path) adds its priority. The stat cache
+/// lives next to the state file and is written on every run, dry runs included.
+///
 /// # Errors
 /// The first unusable source (malformed sitemap, unreadable path, …): nothing is pushed from a half-read input.
 pub fn collect(settings: &crate::config::Settings) -> crate::Result<Collected> {
-    let _ = settings;
-    todo!("sources::collect")
+    use crate::config::SourceSpec;
+
+    let domains = crate::url::Domains::from_settings(settings)?;
+    let rules = PriorityRules::new(&settings.priority_rules)?;
+    let mut cache =
+        statcache::StatCache::load(&statcache::StatCache::path_for_state(&settings.state.path));
+    let mut merger = Merger::default();
+    for spec in &settings.sources {
+        match spec {
+            SourceSpec::Sitemap { location, priority } => {
+                let s = sitemap::read(location, &settings.limits, settings.push.timeout)?;
+                merger.collected.warnings.extend(s.warnings);
+                let mut entries = s.entries;
+                let verdicts = admit_all(&domains, &rules, &mut entries);
+                merger.collected.assets.reserve(entries.len());
+                for (e, verdict) in entries.into_iter().zip(verdicts) {
+                    let bonus = match verdict {
+                        Admitted::Yes(bonus) => bonus,
+                        Admitted::Foreign => {
+                            merger.collected.skipped.foreign_domain += 1;
+                            continue;
+                        }
+                        Admitted::Invalid => {
+                            merger.collected.skipped.invalid_url += 1;
+                            if let Err(crate::url::Reject::Invalid(why)) = domains.admit(&e.loc) {
+                                log::debug!("{location}: {:?}: {why}", e.loc);
+                            }
+                            continue;
+                        }
+                    };
+                    let fingerprint = e.lastmod.as_ref().map(|l| format!("lastmod:{l}"));
+                    merger.add(Asset {
+                        fingerprint,
+                        priority: *priority + bonus,
+                        sitemap_priority: e.priority,
+                        lastmod: e.lastmod,
+                        ..Asset::new(e.loc)
+                    });
+                }
+            }
+            SourceSpec::Dir { mapping, priority } => {
+                let out = dir::read(mapping, &mut cache)?;
+                merger.add_files(out, *priority, &domains, &rules);
+            }
+            SourceSpec::Changed {
+                file,
+                mapping,
+                priority,
+            } => {
+                let out = changed::read(file.as_deref(), mapping, &mut cache)?;
+                merger.add_files(out, *priority, &domains, &rules);
+            }
+            SourceSpec::Git { .. } => {
+                cache.save();
+                return Err(crate::Error::Usage("git source not built yet".into()));
+            }
+        }
+    }
+    cache.save();
+    Ok(merger.collected)
+}
+
+/// The admission outcome of one sitemap entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admitted {
+    /// Admitted (the entry's `loc` is now the normalised URL), with its priority-rule bonus.
+    Yes(i64),
+    /// Foreign origin.
+    Foreign,
+    /// Not a usable URL.
+    Invalid,
+}
+
+/// Admits sitemap entries in place, on every core (URL parsing dominates a large sitemap): each admitted
+/// entry's `loc` becomes the normalised URL, so no second copy of the list is built. Order is kept.
+fn admit_all(
+    domains: &crate::url::Domains,
+    rules: &PriorityRules,
+    entries: &mut [sitemap::Entry],
+) -> Vec<Admitted> {
+    let one = |e: &mut sitemap::Entry| match domains.admit(&e.loc) {
+        Ok(u) => {
+            e.loc = u;
+            Admitted::Yes(rules.bonus(&e.loc))
+        }
+        Err(crate::url::Reject::Foreign) => Admitted::Foreign,
+        Err(crate::url::Reject::Invalid(_)) => Admitted::Invalid,
+    };
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if threads <= 1 || entries.len() < 4096 {
+        return entries.iter_mut().map(one).collect();
+    }
+    let mut out = vec![Admitted::Invalid; entries.len()];
+    let chunk = entries.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for (es, vs) in entries.chunks_mut(chunk).zip(out.chunks_mut(chunk)) {
+            s.spawn(move || {
+                for (e, v) in es.iter_mut().zip(vs.iter_mut()) {
+                    *v = one(e);
+                }
+            });
+        }
+    });
+    out
+}
+
+/// `[[priority]]` rules compiled once.
+struct PriorityRules {
+    rules: Vec<(globset::GlobMatcher, i64)>,
+}
+
+impl PriorityRules {
+    fn new(rules: &[crate::config::PriorityRule]) -> crate::Result<Self> {
+        let rules = rules
+            .iter()
+            .map(|r| {
+                globset::GlobBuilder::new(&r.glob)
+                    .literal_separator(true)
+                    .build()
+                    .map(|g| (g.compile_matcher(), r.priority))
+                    .map_err(|e| crate::Error::Usage(format!("priority glob {:?}: {e}", r.glob)))
+            })
+            .collect::<crate::Result<_>>()?;
+        Ok(Self { rules })
+    }
+
+    /// The sum of the priorities of every rule whose glob matches the URL's path (percent-decoded).
+    fn bonus(&self, url: &str) -> i64 {
+        if self.rules.is_empty() {
+            return 0;
+        }
+        let Ok(u) = url::Url::parse(url) else {
+            return 0;
+        };
+        let raw = u.path();
+        let decoded = percent_decode(raw);
+        self.rules
+            .iter()
+            .filter(|(g, _)| g.is_match(&decoded) || g.is_match(raw))
+            .map(|(_, p)| *p)
+            .sum()
+    }
+}
+
+/// Percent-decodes a URL path through the `url` crate's `form_urlencoded` decoder (`+` kept as is).
+fn percent_decode(path: &str) -> String {
+    let protected = path.replace('+', "%2B");
+    url::form_urlencoded::parse(format!("p={protected}").as_bytes())
+        .next()
+        .map_or_else(|| path.to_string(), |(_, v)| v.into_owned())
+}
+
+/// Merges assets by URL, in first-seen order.
+///
+/// The index is keyed by a 64-bit hash of the URL, not a copy of it (a million URLs would double their memory);
+/// the rare hash collision falls back to a map keyed by the URL itself.
+#[derive(Default)]
+struct Merger {
+    collected: Collected,
+    index: std::collections::HashMap<u64, usize>,
+    collided: std::collections::HashMap<String, usize>,
+    hasher: std::hash::RandomState,
+}
+
+impl Merger {
+    /// The index of the asset with this URL, if any.
+    fn find(&self, h: u64, url: &str) -> Option<usize> {
+        match self.index.get(&h) {
+            Some(&i) if self.collected.assets[i].url == url => Some(i),
+            Some(_) => self.collided.get(url).copied(),
+            None => None,
+        }
+    }
+
+    fn add(&mut self, a: Asset) {
+        use std::hash::BuildHasher;
+        let h = self.hasher.hash_one(&a.url);
+        let Some(i) = self.find(h, &a.url) else {
+            let i = self.collected.assets.len();
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.index.entry(h) {
+                slot.insert(i);
+            } else {
+                self.collided.insert(a.url.clone(), i);
+            }
+            self.collected.assets.push(a);
+            return;
+        };
+        let have = &mut self.collected.assets[i];
+        have.priority = have.priority.max(a.priority);
+        let is_file = |x: &Asset| {
+            x.fingerprint
+                .as_deref()
+                .is_some_and(|f| f.starts_with("b3:"))
+        };
+        if is_file(&a) && !is_file(have) {
+            have.fingerprint = a.fingerprint;
+            have.bytes = a.bytes;
+            have.origin_path = a.origin_path;
+        } else if have.fingerprint.is_none() {
+            have.fingerprint = a.fingerprint;
+        }
+        if have.lastmod.is_none() {
+            have.lastmod = a.lastmod;
+        }
+        if have.sitemap_priority.is_none() {
+            have.sitemap_priority = a.sitemap_priority;
+        }
+        if have.bytes.is_none() {
+            have.bytes = a.bytes;
+        }
+    }
+
+    fn add_files(
+        &mut self,
+        out: dir::FileOutput,
+        priority: i64,
+        domains: &crate::url::Domains,
+        rules: &PriorityRules,
+    ) {
+        let c = &mut self.collected;
+        c.skipped.add(&out.skipped);
+        c.warnings.extend(out.warnings);
+        for url in out.removed_urls {
+            if domains.admit(&url).is_ok() {
+                c.removed_urls.push(url);
+            }
+        }
+        for mut a in out.assets {
+            match domains.admit(&a.url) {
+                Ok(u) => a.url = u,
+                Err(crate::url::Reject::Foreign) => {
+                    self.collected.skipped.foreign_domain += 1;
+                    continue;
+                }
+                Err(crate::url::Reject::Invalid(_)) => {
+                    self.collected.skipped.invalid_url += 1;
+                    continue;
+                }
+            }
+            a.priority = priority + rules.bonus(&a.url);
+            self.add(a);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests may unwrap")]
+mod tests {
+    use super::*;
+    use crate::config::{Location, Mapping, PriorityRule, Settings, SourceSpec};
+    use std::path::Path;
+
+    fn fixture(p: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(p)
+    }
+
+    fn settings(state_dir: &Path) -> Settings {
+        let mut s = Settings::with_defaults(state_dir.to_path_buf());
+        s.domains = vec!["https://www.example.com".into()];
+        s.state.path = state_dir.join(".prewarm/state.json");
+        let mapping = Mapping {
+            root: fixture("site"),
+            base_url: "https://www.example.com/".into(),
+            include: vec![],
+            exclude: vec!["**/*.map".into()],
+            pretty_urls: true,
+            hidden: false,
+        };
+        s.sources = vec![
+            SourceSpec::Sitemap {
+                location: Location::Path(fixture("site/sitemap.xml")),
+                priority: 5,
+            },
+            SourceSpec::Dir {
+                mapping: mapping.clone(),
+                priority: 1,
+            },
+            SourceSpec::Changed {
+                file: Some(fixture("changed/changed.txt")),
+                mapping,
+                priority: 0,
+            },
+        ];
+        s.priority_rules = vec![
+            PriorityRule {
+                glob: "/blog/**".into(),
+                priority: 10,
+            },
+            PriorityRule {
+                glob: "/blog/café/".into(),
+                priority: 100,
+            },
+        ];
+        s
+    }
+
+    #[test]
+    fn collects_merges_and_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = collect(&settings(dir.path())).unwrap();
+        let urls: Vec<&str> = c.assets.iter().map(|a| a.url.as_str()).collect();
+        // Sitemap order first, then files not in the sitemap, in walk order.
+        assert_eq!(urls[0], "https://www.example.com/");
+        assert_eq!(urls[6], "https://www.example.com/search?q=a&b=c");
+        assert_eq!(urls[7], "https://www.example.com/404.html");
+        assert_eq!(urls.len(), 7 + 6);
+        let unique: std::collections::HashSet<_> = urls.iter().collect();
+        assert_eq!(unique.len(), urls.len());
+        assert_eq!(c.skipped.foreign_domain, 1);
+        assert_eq!(c.skipped.missing_file, 1);
+        assert_eq!(c.skipped.outside_root, 1);
+        assert_eq!(c.removed_urls, ["https://www.example.com/old/deleted.html"]);
+        let home = &c.assets[0];
+        // The sitemap's priority, the file's fingerprint and size, the sitemap's lastmod.
+        assert_eq!(home.priority, 5);
+        assert!(home.fingerprint.as_deref().unwrap().starts_with("b3:"));
+        assert_eq!(
+            home.bytes,
+            Some(std::fs::metadata(fixture("site/index.html")).unwrap().len())
+        );
+        assert_eq!(home.lastmod.as_deref(), Some("2024-05-06T07:08:09Z"));
+        assert_eq!(home.sitemap_priority, Some(1.0));
+        let search = &c.assets[6];
+        assert_eq!(search.fingerprint, None);
+        let by = |u: &str| c.assets.iter().find(|a| a.url == u).unwrap();
+        assert_eq!(by("https://www.example.com/blog/post/").priority, 15);
+        assert_eq!(by("https://www.example.com/blog/caf%C3%A9/").priority, 115);
+        assert_eq!(by("https://www.example.com/css/site.css").priority, 1);
+        assert_eq!(
+            by("https://www.example.com/about.html")
+                .fingerprint
+                .as_deref()
+                .map(|f| &f[..3]),
+            Some("b3:")
+        );
+        assert!(c.warnings.iter().any(|w| w.contains("invalid <lastmod>")));
+        // The stat cache was written next to the state file; a second run reads the same.
+        assert!(dir.path().join(".prewarm/stat-cache").is_file());
+        let again = collect(&settings(dir.path())).unwrap();
+        assert_eq!(again.assets, c.assets);
+    }
+
+    #[test]
+    fn git_is_not_built_and_bad_input_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path());
+        s.sources = vec![SourceSpec::Git {
+            repo: dir.path().into(),
+            range: "a..b".into(),
+            prefix: PathBuf::new(),
+            mapping: Mapping {
+                root: dir.path().into(),
+                base_url: "https://www.example.com/".into(),
+                include: vec![],
+                exclude: vec![],
+                pretty_urls: true,
+                hidden: false,
+            },
+            priority: 0,
+        }];
+        assert!(matches!(collect(&s), Err(crate::Error::Usage(m)) if m.contains("git source")));
+        s.sources = vec![SourceSpec::Sitemap {
+            location: Location::Path(fixture("sitemaps/malformed-truncated.xml")),
+            priority: 0,
+        }];
+        assert!(matches!(collect(&s), Err(crate::Error::Input { .. })));
+    }
+
+    #[test]
+    fn merger_survives_hash_collisions() {
+        let mut m = Merger::default();
+        // Force a collision: the same hash key for two URLs.
+        m.collected.assets.push(Asset::new("https://h.example/a"));
+        m.index.insert(7, 0);
+        assert_eq!(m.find(7, "https://h.example/a"), Some(0));
+        assert_eq!(m.find(7, "https://h.example/b"), None);
+        m.collected.assets.push(Asset::new("https://h.example/b"));
+        m.collided.insert("https://h.example/b".into(), 1);
+        assert_eq!(m.find(7, "https://h.example/b"), Some(1));
+        let mut a = Asset::new("https://h.example/c");
+        a.priority = 1;
+        m.add(a.clone());
+        a.priority = 9;
+        m.add(a);
+        assert_eq!(m.collected.assets.len(), 3);
+        assert_eq!(m.collected.assets[2].priority, 9);
+    }
+
+    #[test]
+    fn admits_many_in_parallel_in_order() {
+        let d = crate::url::Domains::new(&["https://www.example.com".into()], 2000).unwrap();
+        let rules = PriorityRules::new(&[PriorityRule {
+            glob: "/even/*".into(),
+            priority: 3,
+        }])
+        .unwrap();
+        let mut entries: Vec<sitemap::Entry> = (0..10_000)
+            .map(|i| sitemap::Entry {
+                loc: match i % 3 {
+                    0 => format!("https://other.example/{i}"),
+                    1 => format!(" HTTPS://WWW.EXAMPLE.COM/even/{i} "),
+                    _ => format!("javascript:{i}"),
+                },
+                lastmod: None,
+                priority: None,
+            })
+            .collect();
+        let got = admit_all(&d, &rules, &mut entries);
+        assert_eq!(got.len(), 10_000);
+        for (i, (e, v)) in entries.iter().zip(&got).enumerate() {
+            match i % 3 {
+                0 => assert_eq!(*v, Admitted::Foreign),
+                1 => {
+                    assert_eq!(*v, Admitted::Yes(3));
+                    assert_eq!(e.loc, format!("https://www.example.com/even/{i}"));
+                }
+                _ => assert_eq!(*v, Admitted::Invalid),
+            }
+        }
+    }
+
+    #[test]
+    fn percent_decoding_for_rules() {
+        assert_eq!(
+            percent_decode("/blog/caf%C3%A9/a%20b+c"),
+            "/blog/café/a b+c"
+        );
+    }
 }
