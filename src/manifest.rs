@@ -1,1 +1,241 @@
-//! The deploy manifest (`--write-manifest`, `--previous`): fingerprints that ship with the site.
+//! The deploy manifest (`--write-manifest PATH`, `--previous PATH|URL`): fingerprints that ship with the site,
+//! for CI runs that keep no state between deploys.
+//!
+//! Takes the collected assets (to write) or a reader (to load); returns a [`Manifest`], which is a
+//! [`Baseline`] for the diff. It never fetches anything itself (the caller hands it a reader) and never writes
+//! a half file (writes go to a temporary file renamed into place).
+//!
+//! # Format
+//! One JSON object, keys sorted:
+//!
+//! ```json
+//! {
+//!   "format": "prewarm-manifest",
+//!   "version": 1,
+//!   "generated": "2024-03-01T08:00:00Z",
+//!   "urls": {
+//!     "https://www.example.com/": "b3:0123456789abcdef0123456789abcdef",
+//!     "https://www.example.com/feed.xml": ""
+//!   }
+//! }
+//! ```
+//!
+//! - `format` is always `"prewarm-manifest"`, `version` is `1`; anything else is refused.
+//! - `generated` is when it was written (RFC 3339, UTC).
+//! - `urls` maps every URL of the deploy to its fingerprint: `b3:<hex>` (BLAKE3 of the file), `lastmod:<RFC 3339>`
+//!   (a sitemap entry) or `""` (neither known: such a URL counts as changed only when it is new).
+//!
+//! Publish it with the site (e.g. `public/.prewarm-manifest.json`) and pass the previous deploy's copy with
+//! `--previous`: only URLs that are new or whose fingerprint changed are warmed.
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::diff::Baseline;
+use crate::error::Position;
+use crate::sources::Asset;
+use crate::{Error, Result};
+
+/// The `format` value.
+pub const FORMAT: &str = "prewarm-manifest";
+/// The version this build reads and writes.
+pub const VERSION: u64 = 1;
+
+/// A deploy's URLs and their fingerprints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// When it was written (RFC 3339).
+    pub generated: String,
+    /// URL → fingerprint (`""` when unknown), sorted by URL.
+    pub urls: BTreeMap<String, String>,
+}
+
+/// The file as written.
+#[derive(Serialize)]
+struct File<T> {
+    format: String,
+    version: u64,
+    #[serde(flatten)]
+    body: T,
+}
+
+/// The file as read (once the header checked out).
+#[derive(Deserialize)]
+struct FileIn {
+    #[serde(default)]
+    generated: String,
+    urls: BTreeMap<String, String>,
+}
+
+/// Just the header, to tell "not a manifest" from "malformed".
+#[derive(Deserialize)]
+struct Header {
+    format: Option<serde_json::Value>,
+    version: Option<serde_json::Value>,
+}
+
+impl Manifest {
+    /// The manifest of a deploy: every asset's URL and fingerprint, generated at `generated`.
+    #[must_use]
+    pub fn from_assets(assets: &[Asset], generated: &str) -> Self {
+        let urls = assets
+            .iter()
+            .map(|a| (a.url.clone(), a.fingerprint.clone().unwrap_or_default()))
+            .collect();
+        Self {
+            generated: generated.to_owned(),
+            urls,
+        }
+    }
+
+    /// Writes the manifest as JSON to `w`.
+    ///
+    /// # Errors
+    /// The writer's error.
+    pub fn write_to(&self, w: impl Write) -> std::io::Result<()> {
+        let mut w = BufWriter::new(w);
+        let file = File {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+            body: self,
+        };
+        serde_json::to_writer_pretty(&mut w, &file).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")?;
+        w.flush()
+    }
+
+    /// Writes the manifest to `path` atomically (temporary file in the same folder, `fsync`, rename).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the folder or the file can't be written.
+    pub fn write_path(&self, path: &Path) -> Result<()> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        fs_create_dir(dir)?;
+        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+        self.write_to(tmp.as_file())
+            .map_err(|e| Error::io(path, e))?;
+        tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+        Ok(())
+    }
+
+    /// How many URLs it lists.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.urls.len()
+    }
+
+    /// True when it lists no URL.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.urls.is_empty()
+    }
+}
+
+fn fs_create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
+}
+
+impl Baseline for Manifest {
+    fn fingerprint(&self, url: &str) -> Option<&str> {
+        self.urls.get(url).map(String::as_str)
+    }
+
+    fn urls(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.urls.keys().map(String::as_str))
+    }
+
+    fn len(&self) -> usize {
+        self.urls.len()
+    }
+}
+
+/// Reads a manifest from `reader`; `name` (a path or URL) names it in errors.
+///
+/// # Errors
+/// [`Error::Input`] naming `name` and the line and column for malformed JSON, a missing or unknown `format`,
+/// an unsupported `version` or a wrong shape; [`Error::Io`]-like read failures are reported as `Error::Input`
+/// too, since `name` may be a URL.
+pub fn load(mut reader: impl Read, name: &str) -> Result<Manifest> {
+    let mut bytes = Vec::new();
+    reader.read_to_end(&mut bytes).map_err(|e| Error::Input {
+        source_name: name.to_owned(),
+        position: Position::Unknown,
+        message: format!("cannot read the manifest: {e}"),
+    })?;
+    let input_err = |position: Position, message: String| Error::Input {
+        source_name: name.to_owned(),
+        position,
+        message,
+    };
+    let json_err = |e: &serde_json::Error, what: &str| {
+        let mut msg = e.to_string();
+        if let Some(i) = msg.find(" at line ") {
+            msg.truncate(i);
+        }
+        let position = if e.line() == 0 {
+            Position::Unknown
+        } else {
+            Position::LineCol {
+                line: e.line(),
+                col: e.column(),
+            }
+        };
+        input_err(position, format!("{what}: {msg}"))
+    };
+    let header: Header = serde_json::from_slice(&bytes)
+        .map_err(|e| json_err(&e, "not a prewarm manifest (not a JSON object)"))?;
+    match header.format {
+        Some(serde_json::Value::String(f)) if f == FORMAT => {}
+        Some(other) => {
+            return Err(input_err(
+                Position::Unknown,
+                format!("not a prewarm manifest (format is {other}, expected \"{FORMAT}\")"),
+            ));
+        }
+        None => {
+            return Err(input_err(
+                Position::Unknown,
+                format!("not a prewarm manifest (no \"format\": \"{FORMAT}\")"),
+            ));
+        }
+    }
+    match header.version {
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(VERSION) => {}
+        Some(other) => {
+            return Err(input_err(
+                Position::Unknown,
+                format!(
+                    "manifest version {other} is not supported (this prewarm reads version {VERSION})"
+                ),
+            ));
+        }
+        None => {
+            return Err(input_err(
+                Position::Unknown,
+                "manifest has no \"version\"".to_owned(),
+            ));
+        }
+    }
+    let file: FileIn =
+        serde_json::from_slice(&bytes).map_err(|e| json_err(&e, "malformed manifest"))?;
+    Ok(Manifest {
+        generated: file.generated,
+        urls: file.urls,
+    })
+}
+
+/// Reads the manifest at `path`.
+///
+/// # Errors
+/// [`Error::Io`] when the file can't be opened; as [`load`] otherwise.
+pub fn load_path(path: &Path) -> Result<Manifest> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    load(f, &path.display().to_string())
+}

@@ -1,1 +1,877 @@
-//! Durable state: accepted fingerprints, the quota ledger, the backlog, recent tasks.
+//! Durable state: accepted fingerprints, the quota ledger, the backlog, recent tasks, the last run.
+//!
+//! Takes the path of `state.json` (from `[state] path` / `--state`); returns a [`State`] and, for a run that
+//! pushes, a [`StateStore`] that holds the lock and the journal. It must never record a URL the CDN did not
+//! accept, never overwrite a state file it could not read, and never hold anything secret.
+//!
+//! # On disk
+//! - `state.json`, the snapshot: one human-readable JSON object,
+//!   `{"format":"prewarm-state","version":1,"seq":N,"urls":{"<url>":"<fingerprint>",…},"ledger":{"YYYY-MM-DD":n},
+//!   "backlog":[…],"tasks":[…],"last_run":{…}}`. `urls` holds the fingerprint last *accepted* by the CDN per URL
+//!   (`""` for an asset without one), sorted by URL.
+//! - `state.json.journal`, append-only, one JSON object per line, each `fsync`ed before the next batch goes out:
+//!   `{"seq":N,"op":"batch",…}` (an accepted task), `{"seq":N,"op":"ledger",…}` (quota spent, as the CDN told us),
+//!   `{"seq":N,"op":"backlog",…}` (the backlog replaced).
+//! - `state.json.lock`, locked (`flock`) by the run that owns the state.
+//!
+//! Loading reads the snapshot and replays the journal lines whose `seq` is above the snapshot's (so a crash
+//! between writing the snapshot and emptying the journal replays nothing twice). A torn last journal line (no
+//! trailing newline, or not JSON) is the batch that was in flight: it is ignored with a warning (and cut off when
+//! the state is opened for writing). Anything else damaged is an [`Error::State`] and the files are left as they
+//! are. [`StateStore::compact`] writes a new snapshot to a temporary file in the same folder, `fsync`s it,
+//! renames it over `state.json`, `fsync`s the folder and only then empties the journal. So a crash at any moment
+//! loses at most the batch in flight.
+//!
+//! The ledger keeps the last 31 CDN days; recent tasks the last 200 within 30 days.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime};
+
+use crate::diff::Baseline;
+use crate::plan::PlannedUrl;
+use crate::push::Task;
+use crate::sources::Asset;
+use crate::{Error, Result};
+
+/// The snapshot's `format` value.
+const FORMAT: &str = "prewarm-state";
+/// The snapshot version this build reads and writes.
+pub const VERSION: u64 = 1;
+/// CDN days kept in the ledger.
+pub const LEDGER_DAYS: i64 = 31;
+/// Tasks kept at most.
+pub const MAX_TASKS: usize = 200;
+/// Tasks older than this many days are dropped.
+pub const TASK_DAYS: i64 = 30;
+/// Pause between two attempts at the lock.
+const LOCK_POLL: Duration = Duration::from_millis(25);
+
+/// A URL deferred by quota, carried to the next run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacklogEntry {
+    /// The URL.
+    pub url: String,
+    /// The fingerprint it had when deferred.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// The asset's priority.
+    #[serde(default)]
+    pub priority: i64,
+    /// The sitemap's `<priority>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sitemap_priority: Option<f32>,
+    /// The sitemap's `<lastmod>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lastmod: Option<String>,
+    /// Size in bytes, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// When it was first deferred (RFC 3339).
+    pub since: String,
+}
+
+impl BacklogEntry {
+    /// The entry for a planned URL, deferred since `since`.
+    #[must_use]
+    pub fn from_planned(p: &PlannedUrl, since: &str) -> Self {
+        Self {
+            url: p.asset.url.clone(),
+            fingerprint: p.asset.fingerprint.clone(),
+            priority: p.asset.priority,
+            sitemap_priority: p.asset.sitemap_priority,
+            lastmod: p.asset.lastmod.clone(),
+            bytes: p.asset.bytes,
+            since: since.to_owned(),
+        }
+    }
+
+    /// The asset it stands for.
+    #[must_use]
+    pub fn to_asset(&self) -> Asset {
+        Asset {
+            url: self.url.clone(),
+            fingerprint: self.fingerprint.clone(),
+            priority: self.priority,
+            sitemap_priority: self.sitemap_priority,
+            lastmod: self.lastmod.clone(),
+            bytes: self.bytes,
+            origin_path: None,
+        }
+    }
+
+    /// The planned URL it stands for (`from_backlog = true`).
+    #[must_use]
+    pub fn to_planned(&self) -> PlannedUrl {
+        PlannedUrl {
+            asset: self.to_asset(),
+            from_backlog: true,
+        }
+    }
+}
+
+/// A task the CDN accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// The CDN's task id.
+    pub task_id: String,
+    /// Its URLs.
+    pub urls: Vec<String>,
+    /// When it was accepted (RFC 3339).
+    pub at: String,
+    /// Which API took it (`tencent-v3/overseas`).
+    pub provider: String,
+}
+
+/// The summary of the last run that pushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastRun {
+    /// When it ended (RFC 3339).
+    pub at: String,
+    /// URLs accepted.
+    pub pushed: u64,
+    /// URLs deferred.
+    pub deferred: u64,
+    /// Task ids, in order.
+    pub task_ids: Vec<String>,
+}
+
+/// Everything prewarm remembers between runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct State {
+    /// URL → fingerprint last accepted (`""`: accepted without a fingerprint).
+    urls: HashMap<String, String>,
+    /// CDN day → URLs spent.
+    ledger: BTreeMap<String, u64>,
+    /// Deferred URLs, in plan order.
+    backlog: Vec<BacklogEntry>,
+    /// Recent accepted tasks, oldest first.
+    tasks: Vec<TaskRecord>,
+    /// The last run's summary.
+    last_run: Option<LastRun>,
+    /// The last journal sequence number applied.
+    seq: u64,
+}
+
+impl State {
+    /// An empty state.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The fingerprint last accepted for `url` (`""` when it had none), or `None` when never accepted.
+    #[must_use]
+    pub fn fingerprint(&self, url: &str) -> Option<&str> {
+        self.urls.get(url).map(String::as_str)
+    }
+
+    /// URLs spent on CDN day `day` (`YYYY-MM-DD`), by our own ledger.
+    #[must_use]
+    pub fn used_on(&self, day: &str) -> u64 {
+        self.ledger.get(day).copied().unwrap_or(0)
+    }
+
+    /// The ledger, by CDN day.
+    #[must_use]
+    pub fn ledger(&self) -> &BTreeMap<String, u64> {
+        &self.ledger
+    }
+
+    /// The deferred URLs, in plan order.
+    #[must_use]
+    pub fn backlog(&self) -> &[BacklogEntry] {
+        &self.backlog
+    }
+
+    /// Replaces the backlog with `deferred` (in that order, each URL once). A URL already in the backlog keeps
+    /// its `since`; a new one gets `now`.
+    pub fn set_backlog(&mut self, deferred: &[PlannedUrl], now: &str) {
+        let old: HashMap<&str, &str> = self
+            .backlog
+            .iter()
+            .map(|e| (e.url.as_str(), e.since.as_str()))
+            .collect();
+        let mut seen = HashSet::with_capacity(deferred.len());
+        let backlog: Vec<BacklogEntry> = deferred
+            .iter()
+            .filter(|p| seen.insert(p.url()))
+            .map(|p| BacklogEntry::from_planned(p, old.get(p.url()).copied().unwrap_or(now)))
+            .collect();
+        self.backlog = backlog;
+    }
+
+    /// Forgets `urls`: their fingerprints and backlog entries (the site no longer has them).
+    pub fn forget(&mut self, urls: &[String]) {
+        for u in urls {
+            self.urls.remove(u);
+        }
+        let set: HashSet<&str> = urls.iter().map(String::as_str).collect();
+        self.backlog.retain(|e| !set.contains(e.url.as_str()));
+    }
+
+    /// Records the assets' current fingerprints as accepted and drops them from the backlog, pushing nothing
+    /// (`prewarm baseline`: adopting a site that is already warm).
+    pub fn record_baseline(&mut self, assets: &[Asset]) {
+        self.urls.reserve(assets.len());
+        for a in assets {
+            self.urls
+                .insert(a.url.clone(), a.fingerprint.clone().unwrap_or_default());
+        }
+        if !self.backlog.is_empty() {
+            let set: HashSet<&str> = assets.iter().map(|a| a.url.as_str()).collect();
+            self.backlog.retain(|e| !set.contains(e.url.as_str()));
+        }
+    }
+
+    /// Recent accepted tasks, oldest first.
+    #[must_use]
+    pub fn tasks(&self) -> &[TaskRecord] {
+        &self.tasks
+    }
+
+    /// The last run's summary.
+    #[must_use]
+    pub fn last_run(&self) -> Option<&LastRun> {
+        self.last_run.as_ref()
+    }
+
+    /// Sets the last run's summary.
+    pub fn set_last_run(&mut self, last: LastRun) {
+        self.last_run = Some(last);
+    }
+
+    /// How many URLs have an accepted fingerprint.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.urls.len()
+    }
+
+    /// True when no URL has an accepted fingerprint.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.urls.is_empty()
+    }
+
+    /// Applies one journal operation.
+    fn apply(&mut self, op: Op) {
+        match op {
+            Op::Batch {
+                day,
+                at,
+                provider,
+                task_id,
+                urls,
+            } => {
+                let pushed: HashSet<&str> = urls.iter().map(|(u, _)| u.as_str()).collect();
+                if !self.backlog.is_empty() {
+                    self.backlog.retain(|e| !pushed.contains(e.url.as_str()));
+                }
+                drop(pushed);
+                *self.ledger.entry(day.clone()).or_insert(0) += urls.len() as u64;
+                self.prune_ledger(&day);
+                let mut task_urls = Vec::with_capacity(urls.len());
+                for (u, fp) in urls {
+                    task_urls.push(u.clone());
+                    self.urls.insert(u, fp);
+                }
+                self.tasks.push(TaskRecord {
+                    task_id,
+                    urls: task_urls,
+                    at: at.clone(),
+                    provider,
+                });
+                self.prune_tasks(&at);
+            }
+            Op::Ledger { day, used } => {
+                let e = self.ledger.entry(day.clone()).or_insert(0);
+                *e = (*e).max(used);
+                self.prune_ledger(&day);
+            }
+            Op::Backlog { entries } => self.backlog = entries,
+        }
+    }
+
+    /// Drops ledger days more than [`LEDGER_DAYS`] before `today` (days that don't parse are kept).
+    fn prune_ledger(&mut self, today: &str) {
+        let Some(today) = parse_day(today) else {
+            return;
+        };
+        let Some(oldest) = today.checked_sub(time::Duration::days(LEDGER_DAYS - 1)) else {
+            return;
+        };
+        self.ledger
+            .retain(|d, _| parse_day(d).is_none_or(|d| d >= oldest));
+    }
+
+    /// Keeps the last [`MAX_TASKS`] tasks, none older than [`TASK_DAYS`] before `now`.
+    fn prune_tasks(&mut self, now: &str) {
+        if let Ok(now) = OffsetDateTime::parse(now, &Rfc3339) {
+            let oldest = now - time::Duration::days(TASK_DAYS);
+            self.tasks
+                .retain(|t| OffsetDateTime::parse(&t.at, &Rfc3339).map_or(true, |at| at >= oldest));
+        }
+        if self.tasks.len() > MAX_TASKS {
+            let extra = self.tasks.len() - MAX_TASKS;
+            self.tasks.drain(..extra);
+        }
+    }
+}
+
+impl Baseline for State {
+    fn fingerprint(&self, url: &str) -> Option<&str> {
+        State::fingerprint(self, url)
+    }
+
+    fn urls(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.urls.keys().map(String::as_str))
+    }
+
+    fn len(&self) -> usize {
+        self.urls.len()
+    }
+}
+
+/// `YYYY-MM-DD` → a date.
+fn parse_day(day: &str) -> Option<Date> {
+    Date::parse(day, format_description!("[year]-[month]-[day]")).ok()
+}
+
+/// One journal line.
+#[derive(Debug, Serialize, Deserialize)]
+struct Line {
+    /// Sequence number, one above the previous line's (or the snapshot's).
+    seq: u64,
+    /// What happened.
+    #[serde(flatten)]
+    op: Op,
+}
+
+/// A journalled change.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum Op {
+    /// The CDN accepted a task.
+    Batch {
+        day: String,
+        at: String,
+        provider: String,
+        task_id: String,
+        urls: Vec<(String, String)>,
+    },
+    /// The CDN says this many URLs were spent on `day` (the ledger keeps the larger count).
+    Ledger { day: String, used: u64 },
+    /// The backlog was replaced.
+    Backlog { entries: Vec<BacklogEntry> },
+}
+
+/// The snapshot as written.
+#[derive(Serialize)]
+struct SnapshotOut<'a> {
+    format: &'static str,
+    version: u64,
+    seq: u64,
+    urls: SortedUrls<'a>,
+    ledger: &'a BTreeMap<String, u64>,
+    backlog: &'a [BacklogEntry],
+    tasks: &'a [TaskRecord],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_run: Option<&'a LastRun>,
+}
+
+/// The URL map, serialised sorted by URL (stable, diffable files).
+struct SortedUrls<'a>(&'a HashMap<String, String>);
+
+impl Serialize for SortedUrls<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut v: Vec<(&String, &String)> = self.0.iter().collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        s.collect_map(v)
+    }
+}
+
+/// The snapshot as read.
+#[derive(Deserialize)]
+struct SnapshotIn {
+    format: String,
+    version: u64,
+    #[serde(default)]
+    seq: u64,
+    #[serde(default)]
+    urls: HashMap<String, String>,
+    #[serde(default)]
+    ledger: BTreeMap<String, u64>,
+    #[serde(default)]
+    backlog: Vec<BacklogEntry>,
+    #[serde(default)]
+    tasks: Vec<TaskRecord>,
+    #[serde(default)]
+    last_run: Option<LastRun>,
+}
+
+/// Just the version, to tell "newer" from "damaged" when the full parse fails.
+#[derive(Deserialize)]
+struct VersionOnly {
+    format: String,
+    version: u64,
+}
+
+/// `state.json` + `suffix`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name: OsString = path
+        .file_name()
+        .map(OsString::from)
+        .unwrap_or_else(|| OsString::from("state.json"));
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// The journal's path for a state path.
+#[must_use]
+pub fn journal_path(path: &Path) -> PathBuf {
+    sibling(path, ".journal")
+}
+
+/// The lock file's path for a state path.
+#[must_use]
+pub fn lock_path(path: &Path) -> PathBuf {
+    sibling(path, ".lock")
+}
+
+fn damaged(path: &Path, what: &str) -> Error {
+    Error::State {
+        path: path.to_owned(),
+        message: format!("state file is damaged ({what}); fix or remove it"),
+    }
+}
+
+fn newer(path: &Path, version: u64) -> Error {
+    Error::State {
+        path: path.to_owned(),
+        message: format!(
+            "state file was written by a newer prewarm (version {version}); upgrade prewarm or remove it"
+        ),
+    }
+}
+
+/// Describes a serde_json error with its position.
+fn json_what(e: &serde_json::Error) -> String {
+    let kind = match e.classify() {
+        serde_json::error::Category::Eof => "truncated",
+        serde_json::error::Category::Syntax => "not valid JSON",
+        serde_json::error::Category::Data => "unexpected content",
+        serde_json::error::Category::Io => "unreadable",
+    };
+    let mut msg = e.to_string();
+    if let Some(i) = msg.find(" at line ") {
+        msg.truncate(i);
+    }
+    format!("{kind}: {msg} at line {} column {}", e.line(), e.column())
+}
+
+/// Reads the snapshot; a missing file is an empty state.
+fn read_snapshot(path: &Path) -> Result<State> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    match serde_json::from_slice::<SnapshotIn>(&bytes) {
+        Ok(s) => {
+            if s.format != FORMAT {
+                return Err(damaged(
+                    path,
+                    &format!("format is {:?}, expected {FORMAT:?}", s.format),
+                ));
+            }
+            if s.version > VERSION {
+                return Err(newer(path, s.version));
+            }
+            if s.version != VERSION {
+                return Err(damaged(path, &format!("unknown version {}", s.version)));
+            }
+            Ok(State {
+                urls: s.urls,
+                ledger: s.ledger,
+                backlog: s.backlog,
+                tasks: s.tasks,
+                last_run: s.last_run,
+                seq: s.seq,
+            })
+        }
+        Err(e) => match serde_json::from_slice::<VersionOnly>(&bytes) {
+            Ok(v) if v.format == FORMAT && v.version > VERSION => Err(newer(path, v.version)),
+            _ => Err(damaged(path, &json_what(&e))),
+        },
+    }
+}
+
+/// What replaying a journal found.
+struct Replay {
+    /// Bytes of complete, applied-or-skipped lines (where a torn tail starts).
+    good_len: u64,
+    /// A warning about a torn last line.
+    torn: Option<String>,
+}
+
+/// Replays `journal` onto `state`; a missing journal is empty.
+fn replay(state: &mut State, journal: &Path) -> Result<Replay> {
+    let bytes = match fs::read(journal) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Replay {
+                good_len: 0,
+                torn: None,
+            });
+        }
+        Err(e) => return Err(Error::io(journal, e)),
+    };
+    let journal_damaged = |line: usize, what: String| Error::State {
+        path: journal.to_owned(),
+        message: format!("state journal is damaged (line {line}: {what}); fix or remove it"),
+    };
+    let mut pos = 0usize;
+    let mut line_no = 0usize;
+    // Batches remove their URLs from the backlog; during a replay do that once, at the end.
+    let mut pushed: HashSet<String> = HashSet::new();
+    let backlog = std::mem::take(&mut state.backlog);
+    let mut backlog_replaced = false;
+    let mut replaced_backlog = Vec::new();
+    let mut torn = None;
+    while pos < bytes.len() {
+        line_no += 1;
+        let rest = &bytes[pos..];
+        let (text, complete) = match rest.iter().position(|b| *b == b'\n') {
+            Some(n) => (&rest[..n], true),
+            None => (rest, false),
+        };
+        let parsed = serde_json::from_slice::<Line>(text);
+        let last = !complete || pos + text.len() + 1 == bytes.len();
+        let line = match parsed {
+            Ok(line) if complete => line,
+            Ok(_) => {
+                torn = Some(format!(
+                    "{}: ignoring the last line {line_no}, cut short (no newline): the batch in flight",
+                    journal.display()
+                ));
+                break;
+            }
+            Err(e) if last => {
+                torn = Some(format!(
+                    "{}: ignoring the last line {line_no}, torn ({}): the batch in flight",
+                    journal.display(),
+                    json_what(&e)
+                ));
+                break;
+            }
+            Err(e) => return Err(journal_damaged(line_no, json_what(&e))),
+        };
+        pos += text.len() + 1;
+        if line.seq <= state.seq {
+            continue; // already in the snapshot
+        }
+        if line.seq != state.seq + 1 {
+            return Err(journal_damaged(
+                line_no,
+                format!(
+                    "sequence {} does not follow {} of the snapshot and earlier lines",
+                    line.seq, state.seq
+                ),
+            ));
+        }
+        state.seq = line.seq;
+        match line.op {
+            Op::Backlog { entries } => {
+                backlog_replaced = true;
+                pushed.clear();
+                replaced_backlog = entries;
+            }
+            Op::Batch { ref urls, .. } => {
+                pushed.extend(urls.iter().map(|(u, _)| u.clone()));
+                state.apply(line.op);
+            }
+            op @ Op::Ledger { .. } => state.apply(op),
+        }
+    }
+    state.backlog = if backlog_replaced {
+        replaced_backlog
+    } else {
+        backlog
+    };
+    if !pushed.is_empty() {
+        state.backlog.retain(|e| !pushed.contains(&e.url));
+    }
+    Ok(Replay {
+        good_len: pos as u64,
+        torn,
+    })
+}
+
+/// Loads the snapshot and replays the journal without locking or writing anything (dry runs, `status`).
+///
+/// A missing file is an empty state.
+///
+/// # Errors
+/// [`Error::State`] for a damaged or newer snapshot or journal; [`Error::Io`] when unreadable.
+pub fn load_read_only(path: &Path) -> Result<State> {
+    let mut state = read_snapshot(path)?;
+    let r = replay(&mut state, &journal_path(path))?;
+    if let Some(w) = r.torn {
+        log::warn!("{w}");
+    }
+    Ok(state)
+}
+
+/// Owns the state files for one run: the lock (held until dropped) and the journal.
+#[derive(Debug)]
+pub struct StateStore {
+    path: PathBuf,
+    journal_path: PathBuf,
+    journal: File,
+    _lock: File,
+}
+
+impl StateStore {
+    /// Locks the state (waiting up to `lock_timeout` for another run), loads it and replays the journal.
+    ///
+    /// Creates the folder when missing. A torn last journal line is cut off.
+    ///
+    /// # Errors
+    /// [`Error::State`] when another run holds the lock past the timeout, or the state is damaged or newer;
+    /// [`Error::Io`] when the files can't be read or created.
+    pub fn open(path: &Path, lock_timeout: Duration) -> Result<(StateStore, State)> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let lock_file = lock_path(path);
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_file)
+            .map_err(|e| Error::io(&lock_file, e))?;
+        let start = Instant::now();
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if start.elapsed() < lock_timeout => {
+                    std::thread::sleep(LOCK_POLL)
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(Error::State {
+                        path: path.to_owned(),
+                        message: format!(
+                            "another prewarm run holds the lock {} (waited {} ms); try again when it has finished",
+                            lock_file.display(),
+                            lock_timeout.as_millis()
+                        ),
+                    });
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(Error::io(&lock_file, e)),
+            }
+        }
+
+        let mut state = read_snapshot(path)?;
+        let journal_path = journal_path(path);
+        let r = replay(&mut state, &journal_path)?;
+        let journal = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&journal_path)
+            .map_err(|e| Error::io(&journal_path, e))?;
+        if let Some(w) = r.torn {
+            log::warn!("{w}");
+            journal
+                .set_len(r.good_len)
+                .map_err(|e| Error::io(&journal_path, e))?;
+            journal
+                .sync_all()
+                .map_err(|e| Error::io(&journal_path, e))?;
+        }
+        Ok((
+            StateStore {
+                path: path.to_owned(),
+                journal_path,
+                journal,
+                _lock: lock,
+            },
+            state,
+        ))
+    }
+
+    /// The state file's path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one operation to the journal and `fsync`s it, then applies it to `state`.
+    fn append(&mut self, state: &mut State, op: Op) -> Result<()> {
+        let line = Line {
+            seq: state.seq + 1,
+            op,
+        };
+        let mut buf = serde_json::to_vec(&line)
+            .map_err(|e| Error::Runtime(format!("cannot encode state: {e}")))?;
+        buf.push(b'\n');
+        let before = self
+            .journal
+            .metadata()
+            .map_err(|e| Error::io(&self.journal_path, e))?
+            .len();
+        if let Err(e) = self
+            .journal
+            .write_all(&buf)
+            .and_then(|()| self.journal.sync_data())
+        {
+            // Leave no half line behind for the next append to follow: the batch is simply not recorded.
+            let _ = self.journal.set_len(before);
+            return Err(Error::io(&self.journal_path, e));
+        }
+        state.seq = line.seq;
+        state.apply(line.op);
+        Ok(())
+    }
+
+    /// Records a task the CDN accepted: its URLs' fingerprints become the accepted ones, they leave the backlog,
+    /// the ledger of CDN day `day` grows by their number, and the task joins the recent tasks. Durable (journalled
+    /// and `fsync`ed) before it returns.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the journal can't be written; `state` is then unchanged.
+    pub fn record_batch(
+        &mut self,
+        state: &mut State,
+        task: &Task,
+        urls: &[PlannedUrl],
+        day: &str,
+        now: &str,
+        provider: &str,
+    ) -> Result<()> {
+        let urls = urls
+            .iter()
+            .map(|p| {
+                (
+                    p.asset.url.clone(),
+                    p.asset.fingerprint.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let op = Op::Batch {
+            day: day.to_owned(),
+            at: now.to_owned(),
+            provider: provider.to_owned(),
+            task_id: task.task_id.clone(),
+            urls,
+        };
+        self.append(state, op)
+    }
+
+    /// Records that `used` URLs were spent on CDN day `day` (e.g. the CDN said the quota is exhausted); the
+    /// ledger keeps the larger of this and its own count. Durable before it returns.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the journal can't be written.
+    pub fn record_usage(&mut self, state: &mut State, day: &str, used: u64) -> Result<()> {
+        self.append(
+            state,
+            Op::Ledger {
+                day: day.to_owned(),
+                used,
+            },
+        )
+    }
+
+    /// Replaces the backlog with `deferred` (as [`State::set_backlog`]) durably, e.g. with everything planned
+    /// before the push starts, so a crash keeps the unsent URLs.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the journal can't be written.
+    pub fn record_backlog(
+        &mut self,
+        state: &mut State,
+        deferred: &[PlannedUrl],
+        now: &str,
+    ) -> Result<()> {
+        let mut next = State {
+            backlog: std::mem::take(&mut state.backlog),
+            ..State::default()
+        };
+        next.set_backlog(deferred, now);
+        let entries = next.backlog.clone();
+        state.backlog = std::mem::take(&mut next.backlog);
+        // On failure the new backlog stays in memory only, which `compact` would still save.
+        self.append(state, Op::Backlog { entries })
+    }
+
+    /// Writes `state` as the new snapshot (temporary file, `fsync`, rename, folder `fsync`) and empties the
+    /// journal.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the snapshot can't be written; the old snapshot and the journal are then intact.
+    pub fn compact(&mut self, state: &State) -> Result<()> {
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io(&dir, e))?;
+        {
+            let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
+            let snapshot = SnapshotOut {
+                format: FORMAT,
+                version: VERSION,
+                seq: state.seq,
+                urls: SortedUrls(&state.urls),
+                ledger: &state.ledger,
+                backlog: &state.backlog,
+                tasks: &state.tasks,
+                last_run: state.last_run.as_ref(),
+            };
+            let mut ser = serde_json::Serializer::with_formatter(
+                &mut w,
+                serde_json::ser::PrettyFormatter::with_indent(b" "),
+            );
+            snapshot
+                .serialize(&mut ser)
+                .map_err(|e| Error::io(tmp.path(), std::io::Error::other(e)))?;
+            w.write_all(b"\n").map_err(|e| Error::io(tmp.path(), e))?;
+            w.flush().map_err(|e| Error::io(tmp.path(), e))?;
+        }
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io(tmp.path(), e))?;
+        tmp.persist(&self.path)
+            .map_err(|e| Error::io(&self.path, e.error))?;
+        sync_dir(&dir)?;
+        self.journal
+            .set_len(0)
+            .map_err(|e| Error::io(&self.journal_path, e))?;
+        self.journal
+            .sync_all()
+            .map_err(|e| Error::io(&self.journal_path, e))?;
+        Ok(())
+    }
+}
+
+/// `fsync`s a folder so a rename in it is durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Folders can't be `fsync`ed here; the rename is as durable as the platform makes it.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> Result<()> {
+    Ok(())
+}
