@@ -16,28 +16,52 @@
 //!   has the same URL;
 //! - `gone` also lists the baseline URLs missing from the assets, only when `complete`; it is sorted.
 
-use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
+
+use indexmap::IndexMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::plan::PlannedUrl;
 use crate::sources::Asset;
 use crate::state::BacklogEntry;
 
 /// What the CDN last accepted, per URL.
+///
+/// URLs have positions `0..len()`: [`Baseline::find`] gives a URL's, [`Baseline::urls`] yields them in that
+/// order. The diff uses the positions to mark the URLs it has seen without building an index of its own.
 pub trait Baseline {
-    /// The accepted fingerprint of `url` (`""` for an asset that had none), or `None` when never accepted.
-    fn fingerprint(&self, url: &str) -> Option<&str>;
+    /// The position and accepted fingerprint (`""` for an asset that had none) of `url`, or `None` when it was
+    /// never accepted.
+    fn find(&self, url: &str) -> Option<(usize, &str)>;
 
-    /// Every URL it knows, in no particular order.
+    /// The accepted fingerprint of `url`, or `None` when never accepted.
+    fn fingerprint(&self, url: &str) -> Option<&str> {
+        self.find(url).map(|(_, fp)| fp)
+    }
+
+    /// Every URL it knows, in position order.
     fn urls(&self) -> Box<dyn Iterator<Item = &str> + '_>;
 
     /// How many URLs it knows.
-    fn len(&self) -> usize {
-        self.urls().count()
-    }
+    fn len(&self) -> usize;
 
     /// True when it knows no URL.
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl<V: AsRef<str>, S: BuildHasher> Baseline for IndexMap<String, V, S> {
+    fn find(&self, url: &str) -> Option<(usize, &str)> {
+        self.get_full(url).map(|(i, _, fp)| (i, fp.as_ref()))
+    }
+
+    fn urls(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.keys().map(String::as_str))
+    }
+
+    fn len(&self) -> usize {
+        IndexMap::len(self)
     }
 }
 
@@ -53,7 +77,7 @@ pub struct DiffOptions {
 /// What the diff kept.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Changes {
-    /// To plan: backlog entries first, then new or changed assets in input order.
+    /// To plan: backlog entries first (in backlog order), then new or changed assets in input order.
     pub planned: Vec<PlannedUrl>,
     /// Assets unchanged since the last accepted push.
     pub unchanged: u64,
@@ -61,25 +85,17 @@ pub struct Changes {
     pub gone: Vec<String>,
 }
 
-/// What pass one decided for one asset.
+/// What the first pass decided for one asset.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Decision {
     /// A later copy of an earlier asset's URL.
     Duplicate,
-    /// Planned from the backlog (placed with the backlog).
+    /// Planned with the backlog.
     Backlog,
     /// New or changed.
     Fresh,
     /// Same fingerprint as accepted.
     Unchanged,
-}
-
-/// A backlog entry that goes into the plan.
-enum Pick {
-    /// Carried by the asset at this index.
-    Asset(usize),
-    /// Not an asset this run; planned from the entry itself.
-    Entry(PlannedUrl),
 }
 
 /// Diffs `assets` against `baseline` and `backlog`, dropping `removed` (see the module doc for the rules).
@@ -92,53 +108,41 @@ pub fn diff(
     opts: DiffOptions,
 ) -> Changes {
     let mut decision = vec![Decision::Fresh; assets.len()];
-    let mut picks = Vec::new();
     let mut unchanged = 0u64;
+    // Backlog entry (first of its URL) → the asset that carries it.
+    let mut carried: Vec<Option<usize>> = vec![None; backlog.len()];
     let mut gone: Vec<String>;
+    let mut removed_now: Vec<&str>;
     {
-        // Pass one borrows the assets: index them, place the backlog, compare fingerprints.
-        let mut index: HashMap<&str, usize> = HashMap::with_capacity(assets.len());
-        for (i, a) in assets.iter().enumerate() {
-            if index.contains_key(a.url.as_str()) {
-                decision[i] = Decision::Duplicate;
-            } else {
-                index.insert(a.url.as_str(), i);
-            }
+        // Pass one borrows the assets: mark seen baseline positions, compare fingerprints, match the backlog.
+        let mut backlog_pos: FxHashMap<&str, usize> = FxHashMap::default();
+        for (i, e) in backlog.iter().enumerate() {
+            backlog_pos.entry(e.url.as_str()).or_insert(i);
         }
-        let removed: HashSet<&str> = removed
-            .iter()
-            .map(String::as_str)
-            .filter(|u| !index.contains_key(u))
-            .collect();
-
-        let mut backlog_seen: HashSet<&str> = HashSet::with_capacity(backlog.len());
-        for entry in backlog {
-            if !backlog_seen.insert(entry.url.as_str()) || removed.contains(entry.url.as_str()) {
-                continue;
-            }
-            match index.get(entry.url.as_str()) {
-                Some(&i) => {
-                    decision[i] = Decision::Backlog;
-                    picks.push(Pick::Asset(i));
-                }
-                None if opts.complete => {}
-                None => picks.push(Pick::Entry(PlannedUrl {
-                    asset: entry.to_asset(),
-                    from_backlog: true,
-                })),
-            }
-        }
-
-        let mut in_baseline = 0usize;
+        let mut seen = vec![false; baseline.len()];
+        let mut seen_count = 0usize;
+        let mut new_urls: FxHashSet<&str> = FxHashSet::default();
         for (i, asset) in assets.iter().enumerate() {
-            if decision[i] == Decision::Duplicate {
-                continue;
-            }
-            let accepted = baseline.fingerprint(&asset.url);
-            if accepted.is_some() {
-                in_baseline += 1;
-            }
-            if decision[i] == Decision::Backlog {
+            let accepted = match baseline.find(&asset.url) {
+                Some((pos, fp)) => {
+                    if std::mem::replace(&mut seen[pos], true) {
+                        decision[i] = Decision::Duplicate;
+                        continue;
+                    }
+                    seen_count += 1;
+                    Some(fp)
+                }
+                None => {
+                    if !new_urls.insert(asset.url.as_str()) {
+                        decision[i] = Decision::Duplicate;
+                        continue;
+                    }
+                    None
+                }
+            };
+            if let Some(&b) = backlog_pos.get(asset.url.as_str()) {
+                decision[i] = Decision::Backlog;
+                carried[b] = Some(i);
                 continue;
             }
             let changed = opts.all
@@ -153,52 +157,68 @@ pub fn diff(
             }
         }
 
-        gone = removed.iter().map(|u| (*u).to_owned()).collect();
-        // Every distinct asset URL found in the baseline accounts for one baseline URL: when they are as many,
-        // nothing is gone and the baseline need not be walked.
-        if opts.complete && in_baseline < baseline.len() {
+        // Removed URLs count only when no asset has them.
+        let is_asset = |u: &str| match baseline.find(u) {
+            Some((pos, _)) => seen[pos],
+            None => new_urls.contains(u),
+        };
+        removed_now = removed
+            .iter()
+            .map(String::as_str)
+            .filter(|u| !is_asset(u))
+            .collect();
+        gone = removed_now.iter().map(|u| (*u).to_owned()).collect();
+        if opts.complete && seen_count < baseline.len() {
             gone.extend(
                 baseline
                     .urls()
-                    .filter(|u| !index.contains_key(u))
-                    .map(str::to_owned),
+                    .zip(&seen)
+                    .filter(|(_, s)| !**s)
+                    .map(|(u, _)| u.to_owned()),
             );
         }
     }
     gone.sort_unstable();
     gone.dedup();
+    removed_now.sort_unstable();
 
-    // Pass two moves the assets into the plan.
-    let mut slots: Vec<Option<Asset>> = assets.into_iter().map(Some).collect();
-    let mut planned = Vec::with_capacity(
-        picks.len()
-            + slots
-                .len()
-                .saturating_sub(usize::try_from(unchanged).unwrap_or(0)),
-    );
-    for pick in picks {
-        match pick {
-            Pick::Entry(p) => planned.push(p),
-            Pick::Asset(i) => {
-                if let Some(asset) = slots[i].take() {
+    // Pass two moves the assets into the plan: the backlog first, in its order, then the fresh ones.
+    let mut fresh = Vec::new();
+    let mut carriers: FxHashMap<usize, Asset> = FxHashMap::default();
+    for (i, asset) in assets.into_iter().enumerate() {
+        match decision[i] {
+            Decision::Fresh => fresh.push(PlannedUrl {
+                asset,
+                from_backlog: false,
+            }),
+            Decision::Backlog => {
+                carriers.insert(i, asset);
+            }
+            Decision::Duplicate | Decision::Unchanged => {}
+        }
+    }
+    let mut planned = Vec::with_capacity(carriers.len() + fresh.len());
+    let mut backlog_seen: FxHashSet<&str> = FxHashSet::default();
+    for (b, entry) in backlog.iter().enumerate() {
+        if !backlog_seen.insert(entry.url.as_str())
+            || removed_now.binary_search(&entry.url.as_str()).is_ok()
+        {
+            continue;
+        }
+        match carried[b] {
+            Some(i) => {
+                if let Some(asset) = carriers.remove(&i) {
                     planned.push(PlannedUrl {
                         asset,
                         from_backlog: true,
                     });
                 }
             }
+            None if opts.complete => {}
+            None => planned.push(entry.to_planned()),
         }
     }
-    for (i, slot) in slots.into_iter().enumerate() {
-        if decision[i] == Decision::Fresh
-            && let Some(asset) = slot
-        {
-            planned.push(PlannedUrl {
-                asset,
-                from_backlog: false,
-            });
-        }
-    }
+    planned.extend(fresh);
     Changes {
         planned,
         unchanged,

@@ -28,7 +28,6 @@
 //! Publish it with the site (e.g. `public/.prewarm-manifest.json`) and pass the previous deploy's copy with
 //! `--previous`: only URLs that are new or whose fingerprint changed are warmed.
 
-use std::collections::BTreeMap;
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
@@ -37,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::diff::Baseline;
 use crate::error::Position;
 use crate::sources::Asset;
+use crate::state::{SortedUrls, UrlMap, deserialize_url_map};
 use crate::{Error, Result};
 
 /// The `format` value.
@@ -45,21 +45,21 @@ pub const FORMAT: &str = "prewarm-manifest";
 pub const VERSION: u64 = 1;
 
 /// A deploy's URLs and their fingerprints.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Manifest {
     /// When it was written (RFC 3339).
     pub generated: String,
-    /// URL → fingerprint (`""` when unknown), sorted by URL.
-    pub urls: BTreeMap<String, String>,
+    /// URL → fingerprint (`""` when unknown); written sorted by URL.
+    pub urls: UrlMap,
 }
 
 /// The file as written.
 #[derive(Serialize)]
-struct File<T> {
-    format: String,
+struct FileOut<'a> {
+    format: &'static str,
     version: u64,
-    #[serde(flatten)]
-    body: T,
+    generated: &'a str,
+    urls: SortedUrls<'a>,
 }
 
 /// The file as read (once the header checked out).
@@ -67,7 +67,8 @@ struct File<T> {
 struct FileIn {
     #[serde(default)]
     generated: String,
-    urls: BTreeMap<String, String>,
+    #[serde(deserialize_with = "deserialize_url_map")]
+    urls: UrlMap,
 }
 
 /// Just the header, to tell "not a manifest" from "malformed".
@@ -97,10 +98,11 @@ impl Manifest {
     /// The writer's error.
     pub fn write_to(&self, w: impl Write) -> std::io::Result<()> {
         let mut w = BufWriter::new(w);
-        let file = File {
-            format: FORMAT.to_owned(),
+        let file = FileOut {
+            format: FORMAT,
             version: VERSION,
-            body: self,
+            generated: &self.generated,
+            urls: SortedUrls(&self.urls),
         };
         serde_json::to_writer_pretty(&mut w, &file).map_err(std::io::Error::other)?;
         w.write_all(b"\n")?;
@@ -143,12 +145,12 @@ fn fs_create_dir(dir: &Path) -> Result<()> {
 }
 
 impl Baseline for Manifest {
-    fn fingerprint(&self, url: &str) -> Option<&str> {
-        self.urls.get(url).map(String::as_str)
+    fn find(&self, url: &str) -> Option<(usize, &str)> {
+        self.urls.find(url)
     }
 
     fn urls(&self) -> Box<dyn Iterator<Item = &str> + '_> {
-        Box::new(self.urls.keys().map(String::as_str))
+        Baseline::urls(&self.urls)
     }
 
     fn len(&self) -> usize {

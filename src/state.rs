@@ -26,12 +26,15 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use indexmap::IndexMap;
+use rustc_hash::FxBuildHasher;
+use serde::{Deserialize, Deserializer, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime};
@@ -144,11 +147,16 @@ pub struct LastRun {
     pub task_ids: Vec<String>,
 }
 
+/// URL → fingerprint, in insertion order, with positions (see [`Baseline`]).
+///
+/// The hash is `FxHash`: fast on long URLs with common prefixes; the keys are the site's own URLs.
+pub type UrlMap = IndexMap<String, String, FxBuildHasher>;
+
 /// Everything prewarm remembers between runs.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct State {
     /// URL → fingerprint last accepted (`""`: accepted without a fingerprint).
-    urls: HashMap<String, String>,
+    urls: UrlMap,
     /// CDN day → URLs spent.
     ledger: BTreeMap<String, u64>,
     /// Deferred URLs, in plan order.
@@ -159,6 +167,20 @@ pub struct State {
     last_run: Option<LastRun>,
     /// The last journal sequence number applied.
     seq: u64,
+    /// Changed in a way the journal doesn't hold (only a snapshot saves it).
+    dirty: bool,
+}
+
+impl PartialEq for State {
+    fn eq(&self, other: &Self) -> bool {
+        // `dirty` is about the files, not the content.
+        self.urls == other.urls
+            && self.ledger == other.ledger
+            && self.backlog == other.backlog
+            && self.tasks == other.tasks
+            && self.last_run == other.last_run
+            && self.seq == other.seq
+    }
 }
 
 impl State {
@@ -207,15 +229,15 @@ impl State {
             .map(|p| BacklogEntry::from_planned(p, old.get(p.url()).copied().unwrap_or(now)))
             .collect();
         self.backlog = backlog;
+        self.dirty = true;
     }
 
     /// Forgets `urls`: their fingerprints and backlog entries (the site no longer has them).
     pub fn forget(&mut self, urls: &[String]) {
-        for u in urls {
-            self.urls.remove(u);
-        }
-        let set: HashSet<&str> = urls.iter().map(String::as_str).collect();
-        self.backlog.retain(|e| !set.contains(e.url.as_str()));
+        self.apply(Op::Forget {
+            urls: urls.to_vec(),
+        });
+        self.dirty = true;
     }
 
     /// Records the assets' current fingerprints as accepted and drops them from the backlog, pushing nothing
@@ -230,6 +252,7 @@ impl State {
             let set: HashSet<&str> = assets.iter().map(|a| a.url.as_str()).collect();
             self.backlog.retain(|e| !set.contains(e.url.as_str()));
         }
+        self.dirty = true;
     }
 
     /// Recent accepted tasks, oldest first.
@@ -247,6 +270,13 @@ impl State {
     /// Sets the last run's summary.
     pub fn set_last_run(&mut self, last: LastRun) {
         self.last_run = Some(last);
+        self.dirty = true;
+    }
+
+    /// The whole URL → accepted fingerprint map.
+    #[must_use]
+    pub fn urls(&self) -> &UrlMap {
+        &self.urls
     }
 
     /// How many URLs have an accepted fingerprint.
@@ -263,6 +293,12 @@ impl State {
 
     /// Applies one journal operation.
     fn apply(&mut self, op: Op) {
+        self.apply_op(op, true);
+    }
+
+    /// Applies one journal operation; a batch leaves the backlog alone unless `touch_backlog` (a replay removes
+    /// all replayed batches from the backlog at once).
+    fn apply_op(&mut self, op: Op, touch_backlog: bool) {
         match op {
             Op::Batch {
                 day,
@@ -271,11 +307,10 @@ impl State {
                 task_id,
                 urls,
             } => {
-                let pushed: HashSet<&str> = urls.iter().map(|(u, _)| u.as_str()).collect();
-                if !self.backlog.is_empty() {
+                if touch_backlog && !self.backlog.is_empty() {
+                    let pushed: HashSet<&str> = urls.iter().map(|(u, _)| u.as_str()).collect();
                     self.backlog.retain(|e| !pushed.contains(e.url.as_str()));
                 }
-                drop(pushed);
                 *self.ledger.entry(day.clone()).or_insert(0) += urls.len() as u64;
                 self.prune_ledger(&day);
                 let mut task_urls = Vec::with_capacity(urls.len());
@@ -297,6 +332,16 @@ impl State {
                 self.prune_ledger(&day);
             }
             Op::Backlog { entries } => self.backlog = entries,
+            Op::Forget { urls } => {
+                for u in &urls {
+                    self.urls.swap_remove(u);
+                }
+                if !self.backlog.is_empty() {
+                    let set: HashSet<&str> = urls.iter().map(String::as_str).collect();
+                    self.backlog.retain(|e| !set.contains(e.url.as_str()));
+                }
+            }
+            Op::LastRun { last } => self.last_run = Some(last),
         }
     }
 
@@ -327,16 +372,68 @@ impl State {
 }
 
 impl Baseline for State {
-    fn fingerprint(&self, url: &str) -> Option<&str> {
-        State::fingerprint(self, url)
+    fn find(&self, url: &str) -> Option<(usize, &str)> {
+        self.urls.find(url)
     }
 
     fn urls(&self) -> Box<dyn Iterator<Item = &str> + '_> {
-        Box::new(self.urls.keys().map(String::as_str))
+        Baseline::urls(&self.urls)
     }
 
     fn len(&self) -> usize {
         self.urls.len()
+    }
+}
+
+/// Deserialises a JSON object of strings into a [`UrlMap`].
+///
+/// # Errors
+/// The deserializer's.
+pub fn deserialize_url_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<UrlMap, D::Error> {
+    serde::de::DeserializeSeed::deserialize(UrlMapSeed(1024), d)
+}
+
+/// Reads a [`UrlMap`] with room reserved for this many entries.
+struct UrlMapSeed(usize);
+
+impl<'de> serde::de::DeserializeSeed<'de> for UrlMapSeed {
+    type Value = UrlMap;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<UrlMap, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UrlMapSeed {
+    type Value = UrlMap;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of URL to fingerprint strings")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut m: A,
+    ) -> std::result::Result<UrlMap, A::Error> {
+        let cap = m.size_hint().unwrap_or(self.0);
+        let mut map = UrlMap::with_capacity_and_hasher(cap, FxBuildHasher);
+        while let Some((k, v)) = m.next_entry::<String, String>()? {
+            map.insert(k, v);
+        }
+        Ok(map)
+    }
+}
+
+/// Serialises a [`UrlMap`] sorted by URL (stable, diffable files).
+pub struct SortedUrls<'a>(pub &'a UrlMap);
+
+impl Serialize for SortedUrls<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut v: Vec<(&String, &String)> = self.0.iter().collect();
+        // Usually sorted already (loaded sorted, new URLs appended): check before sorting.
+        if !v.is_sorted_by(|a, b| a.0 <= b.0) {
+            v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        }
+        s.collect_map(v)
     }
 }
 
@@ -371,6 +468,10 @@ enum Op {
     Ledger { day: String, used: u64 },
     /// The backlog was replaced.
     Backlog { entries: Vec<BacklogEntry> },
+    /// URLs left the site.
+    Forget { urls: Vec<String> },
+    /// A run ended.
+    LastRun { last: LastRun },
 }
 
 /// The snapshot as written.
@@ -379,6 +480,7 @@ struct SnapshotOut<'a> {
     format: &'static str,
     version: u64,
     seq: u64,
+    count: usize,
     urls: SortedUrls<'a>,
     ledger: &'a BTreeMap<String, u64>,
     backlog: &'a [BacklogEntry],
@@ -387,34 +489,72 @@ struct SnapshotOut<'a> {
     last_run: Option<&'a LastRun>,
 }
 
-/// The URL map, serialised sorted by URL (stable, diffable files).
-struct SortedUrls<'a>(&'a HashMap<String, String>);
-
-impl Serialize for SortedUrls<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut v: Vec<(&String, &String)> = self.0.iter().collect();
-        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        s.collect_map(v)
-    }
-}
-
 /// The snapshot as read.
-#[derive(Deserialize)]
 struct SnapshotIn {
     format: String,
     version: u64,
-    #[serde(default)]
     seq: u64,
-    #[serde(default)]
-    urls: HashMap<String, String>,
-    #[serde(default)]
+    urls: UrlMap,
     ledger: BTreeMap<String, u64>,
-    #[serde(default)]
     backlog: Vec<BacklogEntry>,
-    #[serde(default)]
     tasks: Vec<TaskRecord>,
-    #[serde(default)]
     last_run: Option<LastRun>,
+}
+
+/// Most URL entries a snapshot's `count` may make us reserve room for up front.
+const MAX_PREALLOC: usize = 1 << 24;
+
+impl<'de> Deserialize<'de> for SnapshotIn {
+    // By hand, so that `count` (written before `urls`) sizes the URL map: growing it costs more than parsing.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = SnapshotIn;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a prewarm state object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> std::result::Result<SnapshotIn, A::Error> {
+                use serde::de::Error as _;
+                let (mut format, mut version, mut seq, mut count) = (None, None, 0, None);
+                let mut urls = None;
+                let mut ledger = BTreeMap::new();
+                let (mut backlog, mut tasks, mut last_run) = (Vec::new(), Vec::new(), None);
+                while let Some(key) = m.next_key::<String>()? {
+                    match key.as_str() {
+                        "format" => format = Some(m.next_value::<String>()?),
+                        "version" => version = Some(m.next_value::<u64>()?),
+                        "seq" => seq = m.next_value()?,
+                        "count" => count = Some(m.next_value::<usize>()?),
+                        "urls" => {
+                            let cap = count.unwrap_or(1024).min(MAX_PREALLOC);
+                            urls = Some(m.next_value_seed(UrlMapSeed(cap))?);
+                        }
+                        "ledger" => ledger = m.next_value()?,
+                        "backlog" => backlog = m.next_value()?,
+                        "tasks" => tasks = m.next_value()?,
+                        "last_run" => last_run = m.next_value()?,
+                        _ => {
+                            m.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(SnapshotIn {
+                    format: format.ok_or_else(|| A::Error::missing_field("format"))?,
+                    version: version.ok_or_else(|| A::Error::missing_field("version"))?,
+                    seq,
+                    urls: urls.unwrap_or_default(),
+                    ledger,
+                    backlog,
+                    tasks,
+                    last_run,
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// Just the version, to tell "newer" from "damaged" when the full parse fails.
@@ -505,6 +645,7 @@ fn read_snapshot(path: &Path) -> Result<State> {
                 tasks: s.tasks,
                 last_run: s.last_run,
                 seq: s.seq,
+                dirty: false,
             })
         }
         Err(e) => match serde_json::from_slice::<VersionOnly>(&bytes) {
@@ -540,11 +681,14 @@ fn replay(state: &mut State, journal: &Path) -> Result<Replay> {
     };
     let mut pos = 0usize;
     let mut line_no = 0usize;
-    // Batches remove their URLs from the backlog; during a replay do that once, at the end.
+    // URLs of replayed batches leave the backlog at once (before any other operation, and at the end).
     let mut pushed: HashSet<String> = HashSet::new();
-    let backlog = std::mem::take(&mut state.backlog);
-    let mut backlog_replaced = false;
-    let mut replaced_backlog = Vec::new();
+    let flush = |state: &mut State, pushed: &mut HashSet<String>| {
+        if !pushed.is_empty() {
+            state.backlog.retain(|e| !pushed.contains(&e.url));
+            pushed.clear();
+        }
+    };
     let mut torn = None;
     while pos < bytes.len() {
         line_no += 1;
@@ -588,27 +732,15 @@ fn replay(state: &mut State, journal: &Path) -> Result<Replay> {
             ));
         }
         state.seq = line.seq;
-        match line.op {
-            Op::Backlog { entries } => {
-                backlog_replaced = true;
-                pushed.clear();
-                replaced_backlog = entries;
-            }
-            Op::Batch { ref urls, .. } => {
-                pushed.extend(urls.iter().map(|(u, _)| u.clone()));
-                state.apply(line.op);
-            }
-            op @ Op::Ledger { .. } => state.apply(op),
+        if let Op::Batch { urls, .. } = &line.op {
+            pushed.extend(urls.iter().map(|(u, _)| u.clone()));
+            state.apply_op(line.op, false);
+        } else {
+            flush(state, &mut pushed);
+            state.apply_op(line.op, true);
         }
     }
-    state.backlog = if backlog_replaced {
-        replaced_backlog
-    } else {
-        backlog
-    };
-    if !pushed.is_empty() {
-        state.backlog.retain(|e| !pushed.contains(&e.url));
-    }
+    flush(state, &mut pushed);
     Ok(Replay {
         good_len: pos as u64,
         torn,
@@ -813,6 +945,51 @@ impl StateStore {
         self.append(state, Op::Backlog { entries })
     }
 
+    /// Records that `urls` left the site (as [`State::forget`]), durably.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the journal can't be written.
+    pub fn record_forget(&mut self, state: &mut State, urls: &[String]) -> Result<()> {
+        if urls.is_empty() {
+            return Ok(());
+        }
+        self.append(
+            state,
+            Op::Forget {
+                urls: urls.to_vec(),
+            },
+        )
+    }
+
+    /// Records the run's summary (as [`State::set_last_run`]), durably.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the journal can't be written.
+    pub fn record_last_run(&mut self, state: &mut State, last: LastRun) -> Result<()> {
+        self.append(state, Op::LastRun { last })
+    }
+
+    /// Ends a run cheaply: [`StateStore::compact`]s only when `state` holds changes the journal doesn't (made
+    /// through `State`'s own setters) or the journal has grown past a quarter of the snapshot (at least 1 MiB);
+    /// otherwise the journal, already durable, stays for the next load to replay. Returns whether it compacted.
+    ///
+    /// # Errors
+    /// As [`StateStore::compact`].
+    pub fn finish(&mut self, state: &mut State) -> Result<bool> {
+        let journal_len = self
+            .journal
+            .metadata()
+            .map_err(|e| Error::io(&self.journal_path, e))?
+            .len();
+        let snapshot_len = fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        if state.dirty || journal_len > (snapshot_len / 4).max(1 << 20) {
+            self.compact(state)?;
+            state.dirty = false;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// Writes `state` as the new snapshot (temporary file, `fsync`, rename, folder `fsync`) and empties the
     /// journal.
     ///
@@ -830,6 +1007,7 @@ impl StateStore {
                 format: FORMAT,
                 version: VERSION,
                 seq: state.seq,
+                count: state.urls.len(),
                 urls: SortedUrls(&state.urls),
                 ledger: &state.ledger,
                 backlog: &state.backlog,
