@@ -1053,3 +1053,549 @@ fn sync_dir(dir: &Path) -> Result<()> {
 fn sync_dir(_dir: &Path) -> Result<()> {
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    const NOW: &str = "2024-03-01T08:00:00Z";
+    const DAY: &str = "2024-03-01";
+    const T: Duration = Duration::from_secs(5);
+
+    fn planned(url: &str, fp: Option<&str>) -> PlannedUrl {
+        let mut a = Asset::new(url);
+        a.fingerprint = fp.map(str::to_owned);
+        PlannedUrl {
+            asset: a,
+            from_backlog: false,
+        }
+    }
+
+    fn batch(
+        store: &mut StateStore,
+        st: &mut State,
+        id: &str,
+        urls: &[PlannedUrl],
+        day: &str,
+        now: &str,
+    ) {
+        let task = Task {
+            task_id: id.to_owned(),
+            urls: urls.iter().map(|p| p.url().to_owned()).collect(),
+        };
+        store
+            .record_batch(st, &task, urls, day, now, "tencent-v3/overseas")
+            .unwrap();
+    }
+
+    fn setup() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".prewarm").join("state.json");
+        (dir, path)
+    }
+
+    fn state_err(r: Result<impl std::fmt::Debug>) -> String {
+        match r {
+            Err(e @ Error::State { .. }) => e.to_string(),
+            other => panic!("expected Error::State, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_file_is_empty_state() {
+        let (_d, path) = setup();
+        let st = load_read_only(&path).unwrap();
+        assert!(st.is_empty());
+        assert!(!path.exists(), "read-only load must not create anything");
+        assert!(!path.parent().unwrap().exists());
+    }
+
+    #[test]
+    fn round_trip_through_snapshot() {
+        let (_d, path) = setup();
+        let (mut store, mut st) = StateStore::open(&path, T).unwrap();
+        batch(
+            &mut store,
+            &mut st,
+            "7",
+            &[
+                planned("https://a.example/x", Some("b3:00")),
+                planned("https://a.example/y", None),
+            ],
+            DAY,
+            NOW,
+        );
+        st.set_backlog(&[planned("https://a.example/z", Some("b3:zz"))], NOW);
+        st.set_last_run(LastRun {
+            at: NOW.into(),
+            pushed: 2,
+            deferred: 1,
+            task_ids: vec!["7".into()],
+        });
+        store.compact(&st).unwrap();
+        assert_eq!(
+            fs::metadata(journal_path(&path)).unwrap().len(),
+            0,
+            "compact empties the journal"
+        );
+        drop(store);
+
+        let loaded = load_read_only(&path).unwrap();
+        assert_eq!(loaded, st);
+        assert_eq!(loaded.fingerprint("https://a.example/x"), Some("b3:00"));
+        assert_eq!(loaded.fingerprint("https://a.example/y"), Some(""));
+        assert_eq!(loaded.fingerprint("https://a.example/z"), None);
+        assert_eq!(loaded.used_on(DAY), 2);
+        assert_eq!(loaded.backlog()[0].url, "https://a.example/z");
+        assert_eq!(loaded.tasks()[0].task_id, "7");
+        assert_eq!(loaded.tasks()[0].provider, "tencent-v3/overseas");
+        assert_eq!(loaded.last_run().unwrap().pushed, 2);
+        let (_store, reopened) = StateStore::open(&path, T).unwrap();
+        assert_eq!(reopened, st);
+
+        // human-readable, versioned, sorted
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("{\n \"format\": \"prewarm-state\",\n \"version\": 1,"),
+            "{text}"
+        );
+        assert!(
+            text.find("https://a.example/x").unwrap() < text.find("https://a.example/y").unwrap()
+        );
+    }
+
+    #[test]
+    fn journal_replays_without_compact_and_never_twice() {
+        let (_d, path) = setup();
+        let (mut store, mut st) = StateStore::open(&path, T).unwrap();
+        batch(
+            &mut store,
+            &mut st,
+            "1",
+            &[planned("https://a.example/1", Some("b3:1"))],
+            DAY,
+            NOW,
+        );
+        store.compact(&st).unwrap();
+        batch(
+            &mut store,
+            &mut st,
+            "2",
+            &[planned("https://a.example/2", Some("b3:2"))],
+            DAY,
+            NOW,
+        );
+        batch(
+            &mut store,
+            &mut st,
+            "3",
+            &[planned("https://a.example/1", Some("b3:1b"))],
+            DAY,
+            NOW,
+        );
+        drop(store); // "crash": no compact
+
+        let loaded = load_read_only(&path).unwrap();
+        assert_eq!(loaded, st);
+        assert_eq!(loaded.used_on(DAY), 3);
+        assert_eq!(loaded.fingerprint("https://a.example/1"), Some("b3:1b"));
+        assert_eq!(loaded.tasks().len(), 3);
+
+        // A crash after the snapshot was renamed but before the journal was emptied: nothing replays twice.
+        let journal = fs::read(journal_path(&path)).unwrap();
+        let (mut store, mut st2) = StateStore::open(&path, T).unwrap();
+        store.compact(&st2).unwrap();
+        drop(store);
+        fs::write(journal_path(&path), &journal).unwrap();
+        let loaded = load_read_only(&path).unwrap();
+        assert_eq!(loaded.used_on(DAY), 3);
+        assert_eq!(loaded.tasks().len(), 3);
+        // and new appends continue the sequence
+        let (mut store, mut again) = StateStore::open(&path, T).unwrap();
+        batch(
+            &mut store,
+            &mut again,
+            "4",
+            &[planned("https://a.example/4", None)],
+            DAY,
+            NOW,
+        );
+        drop(store);
+        assert_eq!(load_read_only(&path).unwrap().used_on(DAY), 4);
+        let _ = &mut st2;
+    }
+
+    #[test]
+    fn torn_last_journal_line_is_ignored_and_cut() {
+        let (_d, path) = setup();
+        let (mut store, mut st) = StateStore::open(&path, T).unwrap();
+        batch(
+            &mut store,
+            &mut st,
+            "1",
+            &[planned("https://a.example/1", Some("b3:1"))],
+            DAY,
+            NOW,
+        );
+        drop(store);
+        let jp = journal_path(&path);
+        let good = fs::read(&jp).unwrap();
+
+        for tail in [
+            &b"{\"seq\":2,\"op\":\"batch\",\"day\":\"2024-03-01\",\"at\""[..],
+            b"garbage\n",
+        ] {
+            let mut bytes = good.clone();
+            bytes.extend_from_slice(tail);
+            fs::write(&jp, &bytes).unwrap();
+            let loaded = load_read_only(&path).unwrap();
+            assert_eq!(loaded, st);
+            assert_eq!(
+                fs::read(&jp).unwrap(),
+                bytes,
+                "read-only load leaves the journal alone"
+            );
+        }
+        // a complete JSON line without its newline is still the batch in flight
+        let mut bytes = good.clone();
+        bytes.extend_from_slice(br#"{"seq":2,"op":"ledger","day":"2024-03-01","used":999}"#);
+        fs::write(&jp, &bytes).unwrap();
+        assert_eq!(load_read_only(&path).unwrap().used_on(DAY), 1);
+
+        // opening for writing cuts the torn tail, so the next append starts on a clean line
+        let (mut store, mut st) = StateStore::open(&path, T).unwrap();
+        assert_eq!(fs::read(&jp).unwrap(), good);
+        batch(
+            &mut store,
+            &mut st,
+            "2",
+            &[planned("https://a.example/2", Some("b3:2"))],
+            DAY,
+            NOW,
+        );
+        drop(store);
+        let loaded = load_read_only(&path).unwrap();
+        assert_eq!(loaded.used_on(DAY), 2);
+        assert_eq!(loaded.fingerprint("https://a.example/2"), Some("b3:2"));
+    }
+
+    #[test]
+    fn damaged_journal_line_in_the_middle_is_an_error() {
+        let (_d, path) = setup();
+        let (mut store, mut st) = StateStore::open(&path, T).unwrap();
+        batch(
+            &mut store,
+            &mut st,
+            "1",
+            &[planned("https://a.example/1", None)],
+            DAY,
+            NOW,
+        );
+        drop(store);
+        let jp = journal_path(&path);
+        let mut bytes = b"not json\n".to_vec();
+        bytes.extend(fs::read(&jp).unwrap());
+        fs::write(&jp, &bytes).unwrap();
+        let msg = state_err(load_read_only(&path));
+        assert!(msg.contains("state journal is damaged (line 1"), "{msg}");
+        assert!(msg.contains("fix or remove it"), "{msg}");
+        assert!(state_err(StateStore::open(&path, T).map(|_| ())).contains("damaged"));
+        assert_eq!(fs::read(&jp).unwrap(), bytes, "never rewritten");
+    }
+
+    #[test]
+    fn journal_sequence_gap_is_an_error() {
+        let (_d, path) = setup();
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(
+            journal_path(&path),
+            "{\"seq\":1,\"op\":\"ledger\",\"day\":\"2024-03-01\",\"used\":5}\n{\"seq\":3,\"op\":\"ledger\",\"day\":\"2024-03-01\",\"used\":6}\n",
+        )
+        .unwrap();
+        let msg = state_err(load_read_only(&path));
+        assert!(
+            msg.contains("line 2") && msg.contains("sequence 3"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn garbage_or_truncated_snapshot_is_an_error_and_kept() {
+        let (_d, path) = setup();
+        let (mut store, mut st) = StateStore::open(&path, T).unwrap();
+        batch(
+            &mut store,
+            &mut st,
+            "1",
+            &[planned("https://a.example/1", Some("b3:1"))],
+            DAY,
+            NOW,
+        );
+        store.compact(&st).unwrap();
+        drop(store);
+        let full = fs::read(&path).unwrap();
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (full[..full.len() / 2].to_vec(), "truncated"),
+            (b"\x00\x01garbage".to_vec(), "not valid JSON"),
+            (Vec::new(), "truncated"),
+            (
+                b"{\"format\":\"something-else\",\"version\":1}".to_vec(),
+                "format is",
+            ),
+            (b"[1,2,3]".to_vec(), "unexpected content"),
+        ];
+        for (bytes, what) in cases {
+            fs::write(&path, &bytes).unwrap();
+            for msg in [
+                state_err(load_read_only(&path)),
+                state_err(StateStore::open(&path, T).map(|_| ())),
+            ] {
+                assert!(msg.contains("state file is damaged ("), "{msg}");
+                assert!(msg.contains(what), "{what}: {msg}");
+                assert!(msg.contains("); fix or remove it"), "{msg}");
+                assert!(msg.starts_with(&path.display().to_string()), "{msg}");
+            }
+            assert_eq!(
+                fs::read(&path).unwrap(),
+                bytes,
+                "the damaged file is never overwritten"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_version_is_an_error() {
+        let (_d, path) = setup();
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // a newer version whose body this build can't read still says "newer"
+        let newer = br#"{"format":"prewarm-state","version":7,"urls":[1,2]}"#;
+        fs::write(&path, newer).unwrap();
+        let msg = state_err(StateStore::open(&path, T).map(|_| ()));
+        assert!(
+            msg.contains("written by a newer prewarm (version 7)"),
+            "{msg}"
+        );
+        assert_eq!(fs::read(&path).unwrap(), newer);
+        fs::write(&path, br#"{"format":"prewarm-state","version":2}"#).unwrap();
+        assert!(state_err(load_read_only(&path)).contains("newer prewarm (version 2)"));
+        fs::write(&path, br#"{"format":"prewarm-state","version":0}"#).unwrap();
+        assert!(state_err(load_read_only(&path)).contains("unknown version 0"));
+    }
+
+    #[test]
+    fn second_open_waits_then_fails_while_the_first_holds_the_lock() {
+        let (_d, path) = setup();
+        let (first, _st) = StateStore::open(&path, T).unwrap();
+        let start = Instant::now();
+        let msg = state_err(StateStore::open(&path, Duration::from_millis(200)).map(|_| ()));
+        assert!(start.elapsed() >= Duration::from_millis(200));
+        assert!(msg.contains("another prewarm run holds the lock"), "{msg}");
+        assert!(msg.contains("state.json.lock"), "{msg}");
+        // read-only loading needs no lock
+        load_read_only(&path).unwrap();
+        drop(first);
+        let (_second, _st) = StateStore::open(&path, Duration::from_millis(200)).unwrap();
+    }
+
+    #[test]
+    fn lock_is_released_while_the_second_waits() {
+        let (_d, path) = setup();
+        let (first, _st) = StateStore::open(&path, T).unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(first);
+        });
+        StateStore::open(&path, Duration::from_secs(10)).unwrap();
+        releaser.join().unwrap();
+    }
+
+    #[test]
+    fn ledger_keeps_31_days() {
+        let (_d, path) = setup();
+        let (mut store, mut st) = StateStore::open(&path, T).unwrap();
+        let p = [planned("https://a.example/1", None)];
+        batch(
+            &mut store,
+            &mut st,
+            "1",
+            &p,
+            "2024-01-01",
+            "2024-01-01T01:00:00Z",
+        );
+        batch(
+            &mut store,
+            &mut st,
+            "2",
+            &p,
+            "2024-01-31",
+            "2024-01-31T01:00:00Z",
+        );
+        batch(
+            &mut store,
+            &mut st,
+            "3",
+            &p,
+            "2024-01-31",
+            "2024-01-31T02:00:00Z",
+        );
+        assert_eq!(
+            st.used_on("2024-01-01"),
+            1,
+            "31 days incl. today: Jan 1 is still in"
+        );
+        assert_eq!(st.used_on("2024-01-31"), 2);
+        batch(
+            &mut store,
+            &mut st,
+            "4",
+            &p,
+            "2024-02-01",
+            "2024-02-01T01:00:00Z",
+        );
+        assert_eq!(st.used_on("2024-01-01"), 0);
+        assert_eq!(
+            st.ledger().keys().collect::<Vec<_>>(),
+            ["2024-01-31", "2024-02-01"]
+        );
+        // the CDN's own count raises ours, never lowers it
+        store.record_usage(&mut st, "2024-02-01", 1000).unwrap();
+        store.record_usage(&mut st, "2024-02-01", 3).unwrap();
+        assert_eq!(st.used_on("2024-02-01"), 1000);
+        drop(store);
+        assert_eq!(load_read_only(&path).unwrap(), st);
+    }
+
+    #[test]
+    fn tasks_keep_the_last_200_within_30_days() {
+        let mut st = State::new();
+        let old = Op::Batch {
+            day: "2024-01-01".into(),
+            at: "2024-01-01T00:00:00Z".into(),
+            provider: "p".into(),
+            task_id: "old".into(),
+            urls: vec![],
+        };
+        st.apply(old);
+        for i in 0..205 {
+            st.apply(Op::Batch {
+                day: DAY.into(),
+                at: NOW.into(),
+                provider: "p".into(),
+                task_id: i.to_string(),
+                urls: vec![(format!("https://a.example/{i}"), String::new())],
+            });
+        }
+        assert_eq!(st.tasks().len(), MAX_TASKS);
+        assert_eq!(st.tasks()[0].task_id, "5");
+        assert_eq!(st.tasks()[199].task_id, "204");
+        assert!(st.tasks().iter().all(|t| t.task_id != "old"));
+    }
+
+    #[test]
+    fn set_backlog_keeps_since_and_order_and_batches_leave_it() {
+        let (_d, path) = setup();
+        let (mut store, mut st) = StateStore::open(&path, T).unwrap();
+        let a = planned("https://a.example/a", Some("b3:a"));
+        let b = planned("https://a.example/b", Some("b3:b"));
+        let c = planned("https://a.example/c", None);
+        st.set_backlog(&[a.clone(), b.clone()], "2024-01-01T00:00:00Z");
+        let mut b2 = b.clone();
+        b2.asset.fingerprint = Some("b3:b2".into());
+        b2.asset.priority = 4;
+        st.set_backlog(&[b2, c.clone(), a.clone(), c.clone()], NOW);
+        let got: Vec<(&str, Option<&str>, &str)> = st
+            .backlog()
+            .iter()
+            .map(|e| (e.url.as_str(), e.fingerprint.as_deref(), e.since.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("https://a.example/b", Some("b3:b2"), "2024-01-01T00:00:00Z"),
+                ("https://a.example/c", None, NOW),
+                ("https://a.example/a", Some("b3:a"), "2024-01-01T00:00:00Z"),
+            ]
+        );
+        assert_eq!(st.backlog()[0].priority, 4);
+        assert_eq!(st.backlog()[0].to_planned().from_backlog, true);
+        // an accepted batch takes its URLs out of the backlog
+        batch(&mut store, &mut st, "9", &[a.clone(), c.clone()], DAY, NOW);
+        assert_eq!(st.backlog().len(), 1);
+        assert_eq!(st.backlog()[0].url, "https://a.example/b");
+        // and so does a replay of it
+        store.compact(&st).unwrap();
+        drop(store);
+        let (mut store, mut st) = StateStore::open(&path, T).unwrap();
+        store
+            .record_backlog(&mut st, &[a.clone(), b.clone()], NOW)
+            .unwrap();
+        batch(&mut store, &mut st, "10", &[a.clone()], DAY, NOW);
+        drop(store);
+        let loaded = load_read_only(&path).unwrap();
+        assert_eq!(loaded, st);
+        assert_eq!(
+            loaded
+                .backlog()
+                .iter()
+                .map(|e| e.url.as_str())
+                .collect::<Vec<_>>(),
+            ["https://a.example/b"]
+        );
+        assert_eq!(loaded.backlog()[0].since, "2024-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn forget_baseline_and_last_run_are_journalled_or_compacted() {
+        let (_d, path) = setup();
+        let (mut store, mut st) = StateStore::open(&path, T).unwrap();
+        let mut a = Asset::new("https://a.example/a");
+        a.fingerprint = Some("b3:a".into());
+        st.record_baseline(&[a, Asset::new("https://a.example/b")]);
+        assert_eq!(st.fingerprint("https://a.example/b"), Some(""));
+        assert!(
+            store.finish(&mut st).unwrap(),
+            "baseline changes only a snapshot saves"
+        );
+        assert!(!store.finish(&mut st).unwrap(), "nothing new: no rewrite");
+        store
+            .record_forget(&mut st, &["https://a.example/a".to_owned()])
+            .unwrap();
+        store
+            .record_last_run(
+                &mut st,
+                LastRun {
+                    at: NOW.into(),
+                    pushed: 0,
+                    deferred: 0,
+                    task_ids: vec![],
+                },
+            )
+            .unwrap();
+        assert!(
+            !store.finish(&mut st).unwrap(),
+            "journalled: no rewrite needed"
+        );
+        drop(store);
+        let loaded = load_read_only(&path).unwrap();
+        assert_eq!(loaded, st);
+        assert_eq!(loaded.fingerprint("https://a.example/a"), None);
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded.last_run().unwrap().at, NOW);
+    }
+
+    #[test]
+    fn state_is_a_baseline_with_positions() {
+        let mut st = State::new();
+        st.record_baseline(&[
+            Asset::new("https://a.example/a"),
+            Asset::new("https://a.example/b"),
+        ]);
+        let b: &dyn Baseline = &st;
+        assert_eq!(b.len(), 2);
+        let (pos, fp) = b.find("https://a.example/b").unwrap();
+        assert_eq!(fp, "");
+        assert_eq!(b.urls().nth(pos), Some("https://a.example/b"));
+        assert!(b.find("https://a.example/c").is_none());
+    }
+}
