@@ -225,3 +225,286 @@ pub fn diff(
         gone,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{State, UrlMap};
+    use pretty_assertions::assert_eq;
+
+    fn asset(url: &str, fp: Option<&str>) -> Asset {
+        let mut a = Asset::new(url);
+        a.fingerprint = fp.map(str::to_owned);
+        a
+    }
+
+    fn baseline(entries: &[(&str, &str)]) -> UrlMap {
+        entries
+            .iter()
+            .map(|(u, f)| ((*u).to_owned(), (*f).to_owned()))
+            .collect()
+    }
+
+    fn entry(url: &str, fp: Option<&str>) -> BacklogEntry {
+        BacklogEntry {
+            url: url.to_owned(),
+            fingerprint: fp.map(str::to_owned),
+            priority: 2,
+            sitemap_priority: None,
+            lastmod: None,
+            bytes: Some(10),
+            since: "2024-01-01T00:00:00Z".to_owned(),
+        }
+    }
+
+    fn urls(c: &Changes) -> Vec<(&str, bool)> {
+        c.planned
+            .iter()
+            .map(|p| (p.url(), p.from_backlog))
+            .collect()
+    }
+
+    const PARTIAL: DiffOptions = DiffOptions {
+        all: false,
+        complete: false,
+    };
+    const COMPLETE: DiffOptions = DiffOptions {
+        all: false,
+        complete: true,
+    };
+
+    #[test]
+    fn new_changed_unchanged() {
+        let base = baseline(&[
+            ("https://a.example/same", "b3:1"),
+            ("https://a.example/changed", "b3:old"),
+        ]);
+        let c = diff(
+            vec![
+                asset("https://a.example/same", Some("b3:1")),
+                asset("https://a.example/changed", Some("b3:new")),
+                asset("https://a.example/new", Some("b3:2")),
+            ],
+            &base,
+            &[],
+            &[],
+            PARTIAL,
+        );
+        assert_eq!(
+            urls(&c),
+            [
+                ("https://a.example/changed", false),
+                ("https://a.example/new", false)
+            ]
+        );
+        assert_eq!(c.planned[0].asset.fingerprint.as_deref(), Some("b3:new"));
+        assert_eq!(c.unchanged, 1);
+        assert!(c.gone.is_empty());
+    }
+
+    #[test]
+    fn no_fingerprint_is_planned_once_when_first_seen() {
+        let empty = baseline(&[]);
+        let c = diff(
+            vec![asset("https://a.example/feed", None)],
+            &empty,
+            &[],
+            &[],
+            PARTIAL,
+        );
+        assert_eq!(urls(&c), [("https://a.example/feed", false)]);
+        // once accepted (recorded as ""), it is unchanged, whatever the old fingerprint
+        let seen = baseline(&[
+            ("https://a.example/feed", ""),
+            ("https://a.example/file", "b3:1"),
+        ]);
+        let c = diff(
+            vec![
+                asset("https://a.example/feed", None),
+                asset("https://a.example/file", None),
+            ],
+            &seen,
+            &[],
+            &[],
+            PARTIAL,
+        );
+        assert!(c.planned.is_empty());
+        assert_eq!(c.unchanged, 2);
+        // a fingerprint appearing where there was none is a change
+        let c = diff(
+            vec![asset("https://a.example/feed", Some("b3:9"))],
+            &seen,
+            &[],
+            &[],
+            PARTIAL,
+        );
+        assert_eq!(c.planned.len(), 1);
+    }
+
+    #[test]
+    fn all_plans_everything() {
+        let base = baseline(&[
+            ("https://a.example/same", "b3:1"),
+            ("https://a.example/none", ""),
+        ]);
+        let c = diff(
+            vec![
+                asset("https://a.example/same", Some("b3:1")),
+                asset("https://a.example/none", None),
+            ],
+            &base,
+            &[],
+            &[],
+            DiffOptions {
+                all: true,
+                complete: false,
+            },
+        );
+        assert_eq!(c.planned.len(), 2);
+        assert_eq!(c.unchanged, 0);
+    }
+
+    #[test]
+    fn backlog_goes_first_and_once_with_the_newest_fingerprint() {
+        let base = baseline(&[("https://a.example/b", "b3:accepted")]);
+        let backlog = [
+            entry("https://a.example/b", Some("b3:deferred")),
+            entry("https://a.example/only-backlog", Some("b3:x")),
+            entry("https://a.example/b", Some("b3:dup")),
+        ];
+        let mut newest = asset("https://a.example/b", Some("b3:newest"));
+        newest.priority = 7;
+        let c = diff(
+            vec![
+                asset("https://a.example/fresh", Some("b3:f")),
+                newest.clone(),
+            ],
+            &base,
+            &backlog,
+            &[],
+            PARTIAL,
+        );
+        assert_eq!(
+            urls(&c),
+            [
+                ("https://a.example/b", true),
+                ("https://a.example/only-backlog", true),
+                ("https://a.example/fresh", false),
+            ]
+        );
+        assert_eq!(
+            c.planned[0].asset, newest,
+            "the asset, with its newest fingerprint"
+        );
+        let kept = &c.planned[1].asset;
+        assert_eq!(
+            (kept.fingerprint.as_deref(), kept.priority, kept.bytes),
+            (Some("b3:x"), 2, Some(10))
+        );
+    }
+
+    #[test]
+    fn backlog_url_that_disappeared_is_dropped_only_when_complete() {
+        let base = baseline(&[]);
+        let backlog = [entry("https://a.example/gone", Some("b3:x"))];
+        let partial = diff(vec![], &base, &backlog, &[], PARTIAL);
+        assert_eq!(urls(&partial), [("https://a.example/gone", true)]);
+        let complete = diff(vec![], &base, &backlog, &[], COMPLETE);
+        assert!(complete.planned.is_empty());
+    }
+
+    #[test]
+    fn gone_only_when_complete() {
+        let base = baseline(&[
+            ("https://a.example/z-gone", "b3:1"),
+            ("https://a.example/kept", "b3:2"),
+            ("https://a.example/a-gone", ""),
+        ]);
+        let assets = || vec![asset("https://a.example/kept", Some("b3:2"))];
+        assert!(diff(assets(), &base, &[], &[], PARTIAL).gone.is_empty());
+        let c = diff(assets(), &base, &[], &[], COMPLETE);
+        assert_eq!(
+            c.gone,
+            ["https://a.example/a-gone", "https://a.example/z-gone"]
+        );
+        assert_eq!(c.unchanged, 1);
+        // a duplicate asset doesn't hide a gone URL
+        let c = diff(
+            vec![
+                asset("https://a.example/kept", Some("b3:2")),
+                asset("https://a.example/kept", Some("b3:2")),
+            ],
+            &base,
+            &[],
+            &[],
+            COMPLETE,
+        );
+        assert_eq!(c.gone.len(), 2);
+        assert_eq!(c.unchanged, 1);
+    }
+
+    #[test]
+    fn removed_urls_leave_the_backlog_and_are_gone() {
+        let base = baseline(&[("https://a.example/deleted", "b3:1")]);
+        let backlog = [
+            entry("https://a.example/deleted", Some("b3:2")),
+            entry("https://a.example/other", None),
+        ];
+        let removed = [
+            "https://a.example/deleted".to_owned(),
+            "https://a.example/back".to_owned(),
+            "https://a.example/deleted".to_owned(),
+        ];
+        let c = diff(
+            vec![asset("https://a.example/back", Some("b3:3"))],
+            &base,
+            &backlog,
+            &removed,
+            PARTIAL,
+        );
+        // "back" is listed as removed but an asset has it: it exists
+        assert_eq!(
+            urls(&c),
+            [
+                ("https://a.example/other", true),
+                ("https://a.example/back", false)
+            ]
+        );
+        assert_eq!(c.gone, ["https://a.example/deleted"]);
+    }
+
+    #[test]
+    fn duplicate_assets_keep_the_first() {
+        let base = baseline(&[]);
+        let c = diff(
+            vec![
+                asset("https://a.example/x", Some("b3:1")),
+                asset("https://a.example/x", Some("b3:2")),
+            ],
+            &base,
+            &[],
+            &[],
+            PARTIAL,
+        );
+        assert_eq!(c.planned.len(), 1);
+        assert_eq!(c.planned[0].asset.fingerprint.as_deref(), Some("b3:1"));
+    }
+
+    #[test]
+    fn state_is_a_baseline() {
+        let mut st = State::new();
+        st.record_baseline(&[asset("https://a.example/x", Some("b3:1"))]);
+        let c = diff(
+            vec![
+                asset("https://a.example/x", Some("b3:1")),
+                asset("https://a.example/y", None),
+            ],
+            &st,
+            st.backlog(),
+            &[],
+            COMPLETE,
+        );
+        assert_eq!(urls(&c), [("https://a.example/y", false)]);
+        assert_eq!(c.unchanged, 1);
+    }
+}
