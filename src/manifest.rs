@@ -241,3 +241,133 @@ pub fn load_path(path: &Path) -> Result<Manifest> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     load(f, &path.display().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    fn assets() -> Vec<Asset> {
+        let mut a = Asset::new("https://www.example.com/z.css");
+        a.fingerprint = Some("b3:0123456789abcdef0123456789abcdef".into());
+        let mut b = Asset::new("https://www.example.com/");
+        b.fingerprint = Some("lastmod:2024-03-01T00:00:00Z".into());
+        vec![a, b, Asset::new("https://www.example.com/feed.xml")]
+    }
+
+    fn input_err(r: Result<Manifest>) -> (String, Position, String) {
+        match r {
+            Err(Error::Input {
+                source_name,
+                position,
+                message,
+            }) => (source_name, position, message),
+            other => panic!("expected Error::Input, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn round_trip_sorted_and_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out").join("manifest.json");
+        let m = Manifest::from_assets(&assets(), "2024-03-01T08:00:00Z");
+        m.write_path(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let expected = r#"{
+  "format": "prewarm-manifest",
+  "version": 1,
+  "generated": "2024-03-01T08:00:00Z",
+  "urls": {
+    "https://www.example.com/": "lastmod:2024-03-01T00:00:00Z",
+    "https://www.example.com/feed.xml": "",
+    "https://www.example.com/z.css": "b3:0123456789abcdef0123456789abcdef"
+  }
+}
+"#;
+        assert_eq!(text, expected);
+        let back = load_path(&path).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(
+            back.fingerprint("https://www.example.com/feed.xml"),
+            Some("")
+        );
+        assert_eq!(back.fingerprint("https://www.example.com/nope"), None);
+        assert_eq!(Baseline::len(&back), 3);
+        // only the manifest is left in the folder: no temp files
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
+    }
+
+    #[test]
+    fn manifest_drives_the_diff() {
+        let previous = Manifest::from_assets(&assets(), "x");
+        let mut now = assets();
+        now[0].fingerprint = Some("b3:ffffffffffffffffffffffffffffffff".into());
+        let c = crate::diff::diff(
+            now,
+            &previous,
+            &[],
+            &[],
+            crate::diff::DiffOptions::default(),
+        );
+        assert_eq!(c.planned.len(), 1);
+        assert_eq!(c.planned[0].url(), "https://www.example.com/z.css");
+        assert_eq!(c.unchanged, 2);
+    }
+
+    #[test]
+    fn garbage_names_the_source_and_position() {
+        let (name, pos, msg) = input_err(load(
+            &b"{\n  \"format\": \"prewarm-manifest\",\n  oops"[..],
+            "prev.json",
+        ));
+        assert_eq!(name, "prev.json");
+        assert_eq!(pos, Position::LineCol { line: 3, col: 3 });
+        assert!(msg.starts_with("not a prewarm manifest"), "{msg}");
+        let e = load(&b"\x1f\x8b binary"[..], "https://x/m.json").unwrap_err();
+        assert!(e.to_string().starts_with("https://x/m.json:1:1: "), "{e}");
+    }
+
+    #[test]
+    fn unknown_format_or_version_is_refused() {
+        let cases: [(&str, &str); 6] = [
+            (r#"{"version":1,"urls":{}}"#, "no \"format\""),
+            (
+                r#"{"format":"sitemap","version":1,"urls":{}}"#,
+                "format is \"sitemap\"",
+            ),
+            (
+                r#"{"format":"prewarm-manifest","version":2,"urls":{}}"#,
+                "manifest version 2 is not supported",
+            ),
+            (
+                r#"{"format":"prewarm-manifest","urls":{}}"#,
+                "no \"version\"",
+            ),
+            (
+                r#"{"format":"prewarm-manifest","version":1}"#,
+                "malformed manifest: missing field `urls`",
+            ),
+            (
+                r#"{"format":"prewarm-manifest","version":1,"urls":{"u":7}}"#,
+                "malformed manifest: invalid type",
+            ),
+        ];
+        for (text, want) in cases {
+            let (name, _, msg) = input_err(load(text.as_bytes(), "m.json"));
+            assert_eq!(name, "m.json");
+            assert!(msg.contains(want), "{text}: {msg}");
+        }
+        let (_, _, msg) = input_err(load(&b"[]"[..], "m.json"));
+        assert!(msg.starts_with("not a prewarm manifest"), "{msg}");
+    }
+
+    #[test]
+    fn missing_file_is_an_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_path(&dir.path().join("nope.json")).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    }
+}
