@@ -227,6 +227,7 @@ pub fn diff(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (no clippy.toml `allow-unwrap-in-tests` yet)
 mod tests {
     use super::*;
     use crate::state::{State, UrlMap};

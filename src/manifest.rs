@@ -243,6 +243,7 @@ pub fn load_path(path: &Path) -> Result<Manifest> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (no clippy.toml `allow-unwrap-in-tests` yet)
 mod tests {
     use super::*;
     use pretty_assertions::assert_eq;

@@ -168,6 +168,7 @@ fn origin_of(u: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (no clippy.toml `allow-unwrap-in-tests` yet)
 mod tests {
     use super::*;
     use pretty_assertions::assert_eq;

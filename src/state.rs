@@ -1055,6 +1055,7 @@ fn sync_dir(_dir: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (no clippy.toml `allow-unwrap-in-tests` yet)
 mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
@@ -1530,7 +1531,7 @@ mod tests {
         store
             .record_backlog(&mut st, &[a.clone(), b.clone()], NOW)
             .unwrap();
-        batch(&mut store, &mut st, "10", &[a.clone()], DAY, NOW);
+        batch(&mut store, &mut st, "10", std::slice::from_ref(&a), DAY, NOW);
         drop(store);
         let loaded = load_read_only(&path).unwrap();
         assert_eq!(loaded, st);
