@@ -1531,7 +1531,14 @@ mod tests {
         store
             .record_backlog(&mut st, &[a.clone(), b.clone()], NOW)
             .unwrap();
-        batch(&mut store, &mut st, "10", std::slice::from_ref(&a), DAY, NOW);
+        batch(
+            &mut store,
+            &mut st,
+            "10",
+            std::slice::from_ref(&a),
+            DAY,
+            NOW,
+        );
         drop(store);
         let loaded = load_read_only(&path).unwrap();
         assert_eq!(loaded, st);
