@@ -98,11 +98,38 @@ enum Decision {
     Unchanged,
 }
 
+/// Assets at least this many are looked up on two threads.
+const PARALLEL_FROM: usize = 65_536;
+
+/// Each asset's baseline position and whether its fingerprint is the accepted one (no fingerprint counts as
+/// the same); `None` for a URL the baseline doesn't know.
+fn lookup_all(assets: &[Asset], baseline: &(dyn Baseline + Sync)) -> Vec<Option<(usize, bool)>> {
+    let look = |a: &Asset| {
+        baseline
+            .find(&a.url)
+            .map(|(pos, old)| (pos, a.fingerprint.as_deref().is_none_or(|new| new == old)))
+    };
+    if assets.len() < PARALLEL_FROM {
+        return assets.iter().map(look).collect();
+    }
+    let (first, second) = assets.split_at(assets.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| second.iter().map(look).collect::<Vec<_>>());
+        let mut found: Vec<_> = first.iter().map(look).collect();
+        match other.join() {
+            Ok(rest) => found.extend(rest),
+            // The lookup can't panic on its own; should the thread be lost anyway, redo its half here.
+            Err(_) => found.extend(second.iter().map(look)),
+        }
+        found
+    })
+}
+
 /// Diffs `assets` against `baseline` and `backlog`, dropping `removed` (see the module doc for the rules).
 #[must_use]
 pub fn diff(
     assets: Vec<Asset>,
-    baseline: &dyn Baseline,
+    baseline: &(dyn Baseline + Sync),
     backlog: &[BacklogEntry],
     removed: &[String],
     opts: DiffOptions,
@@ -122,15 +149,16 @@ pub fn diff(
         let mut seen = vec![false; baseline.len()];
         let mut seen_count = 0usize;
         let mut new_urls: FxHashSet<&str> = FxHashSet::default();
-        for (i, asset) in assets.iter().enumerate() {
-            let accepted = match baseline.find(&asset.url) {
-                Some((pos, fp)) => {
+        let found = lookup_all(&assets, baseline);
+        for (i, (asset, found)) in assets.iter().zip(found).enumerate() {
+            let accepted_same = match found {
+                Some((pos, same)) => {
                     if std::mem::replace(&mut seen[pos], true) {
                         decision[i] = Decision::Duplicate;
                         continue;
                     }
                     seen_count += 1;
-                    Some(fp)
+                    Some(same)
                 }
                 None => {
                     if !new_urls.insert(asset.url.as_str()) {
@@ -140,18 +168,14 @@ pub fn diff(
                     None
                 }
             };
-            if let Some(&b) = backlog_pos.get(asset.url.as_str()) {
+            if !backlog_pos.is_empty()
+                && let Some(&b) = backlog_pos.get(asset.url.as_str())
+            {
                 decision[i] = Decision::Backlog;
                 carried[b] = Some(i);
                 continue;
             }
-            let changed = opts.all
-                || match (accepted, asset.fingerprint.as_deref()) {
-                    (None, _) => true,
-                    (Some(_), None) => false,
-                    (Some(old), Some(new)) => old != new,
-                };
-            if !changed {
+            if !opts.all && accepted_same == Some(true) {
                 decision[i] = Decision::Unchanged;
                 unchanged += 1;
             }

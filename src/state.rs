@@ -415,13 +415,58 @@ impl<'de> serde::de::Visitor<'de> for UrlMapSeed {
         mut m: A,
     ) -> std::result::Result<UrlMap, A::Error> {
         let cap = m.size_hint().unwrap_or(self.0);
-        let mut map = UrlMap::with_capacity_and_hasher(cap, FxBuildHasher);
-        while let Some((k, v)) = m.next_entry::<String, String>()? {
-            map.insert(k, v);
+        if cap < PARALLEL_FROM {
+            let mut map = UrlMap::with_capacity_and_hasher(cap, FxBuildHasher);
+            while let Some((k, v)) = m.next_entry::<String, String>()? {
+                map.insert(k, v);
+            }
+            return Ok(map);
         }
-        Ok(map)
+        // Large maps: this thread parses, another hashes and inserts (each is about half the work).
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(String, String)>>(4);
+            let builder = scope.spawn(move || {
+                let mut map = UrlMap::with_capacity_and_hasher(cap, FxBuildHasher);
+                for chunk in rx {
+                    map.extend(chunk);
+                }
+                map
+            });
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let parsed = loop {
+                match m.next_entry::<String, String>() {
+                    Ok(Some(entry)) => {
+                        chunk.push(entry);
+                        if chunk.len() == CHUNK
+                            && tx
+                                .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
+                                .is_err()
+                        {
+                            break Ok(());
+                        }
+                    }
+                    Ok(None) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            };
+            if parsed.is_ok() && !chunk.is_empty() {
+                // A send fails only if the builder is gone, which `join` reports.
+                let _ = tx.send(chunk);
+            }
+            drop(tx);
+            let map = builder.join().map_err(|_| {
+                <A::Error as serde::de::Error>::custom("the state loader thread failed")
+            });
+            parsed?;
+            map
+        })
     }
 }
+
+/// URL maps at least this large are loaded on two threads.
+const PARALLEL_FROM: usize = 65_536;
+/// Entries handed from the parsing thread to the inserting one at a time.
+const CHUNK: usize = 16_384;
 
 /// Serialises a [`UrlMap`] sorted by URL (stable, diffable files).
 pub struct SortedUrls<'a>(pub &'a UrlMap);
@@ -970,7 +1015,7 @@ impl StateStore {
     }
 
     /// Ends a run cheaply: [`StateStore::compact`]s only when `state` holds changes the journal doesn't (made
-    /// through `State`'s own setters) or the journal has grown past a quarter of the snapshot (at least 1 MiB);
+    /// through `State`'s own setters) or the journal has grown past an eighth of the snapshot (and 1 MiB);
     /// otherwise the journal, already durable, stays for the next load to replay. Returns whether it compacted.
     ///
     /// # Errors
@@ -982,7 +1027,7 @@ impl StateStore {
             .map_err(|e| Error::io(&self.journal_path, e))?
             .len();
         let snapshot_len = fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
-        if state.dirty || journal_len > (snapshot_len / 4).max(1 << 20) {
+        if state.dirty || journal_len > (snapshot_len / 8).max(1 << 20) {
             self.compact(state)?;
             state.dirty = false;
             return Ok(true);
@@ -1590,6 +1635,51 @@ mod tests {
         assert_eq!(loaded.fingerprint("https://a.example/a"), None);
         assert_eq!(loaded.len(), 1);
         assert_eq!(loaded.last_run().unwrap().at, NOW);
+    }
+
+    #[test]
+    fn large_state_loads_and_diffs_on_two_threads() {
+        // Above PARALLEL_FROM in both the loader and the diff.
+        let n = 70_000;
+        let (_d, path) = setup();
+        let assets: Vec<Asset> = (0..n)
+            .map(|i| {
+                let mut a = Asset::new(format!("https://a.example/p/{i}"));
+                a.fingerprint = Some(format!("b3:{i:032x}"));
+                a
+            })
+            .collect();
+        let (mut store, mut st) = StateStore::open(&path, T).unwrap();
+        st.record_baseline(&assets);
+        store.compact(&st).unwrap();
+        drop(store);
+        let loaded = load_read_only(&path).unwrap();
+        assert_eq!(loaded.len(), n);
+        assert_eq!(loaded, st);
+        let mut changed = assets.clone();
+        changed[0].fingerprint = Some("b3:changed".into());
+        changed[n - 1].fingerprint = Some("b3:changed".into());
+        changed.remove(n / 2);
+        let c = crate::diff::diff(
+            changed,
+            &loaded,
+            &[],
+            &[],
+            crate::diff::DiffOptions {
+                all: false,
+                complete: true,
+            },
+        );
+        let planned: Vec<&str> = c.planned.iter().map(PlannedUrl::url).collect();
+        assert_eq!(
+            planned,
+            [
+                "https://a.example/p/0",
+                &format!("https://a.example/p/{}", n - 1)
+            ]
+        );
+        assert_eq!(c.unchanged, (n - 3) as u64);
+        assert_eq!(c.gone, [format!("https://a.example/p/{}", n / 2)]);
     }
 
     #[test]
