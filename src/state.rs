@@ -23,6 +23,26 @@
 //! loses at most the batch in flight.
 //!
 //! The ledger keeps the last 31 CDN days; recent tasks the last 200 within 30 days.
+//!
+//! # A run
+//! ```text
+//! let (mut store, mut state) = StateStore::open(path, lock_timeout)?;   // lock, load, replay
+//! … diff against &state, plan …
+//! store.record_backlog(&mut state, &everything_planned, now)?;          // optional: crash-safe backlog
+//! store.record_batch(&mut state, &task, &urls, day, now, provider)?;    // after every accepted batch
+//! store.record_backlog(&mut state, &deferred, now)?;                    // what is left
+//! store.record_forget(&mut state, &changes.gone)?;
+//! store.record_last_run(&mut state, last)?;
+//! store.finish(&mut state)?;                                            // compacts only when worth it
+//! ```
+//! The `State` setters (`set_backlog`, `forget`, `record_baseline`, `set_last_run`) change memory only and make
+//! the next [`StateStore::finish`] write a snapshot; the `StateStore::record_*` methods journal the same changes,
+//! so a run that uses them rewrites the (up to 100 MB) snapshot only once the journal has grown.
+//!
+//! # Performance
+//! At 1M URLs the snapshot is about 100 bytes per URL; the URL map is parsed on one thread while another inserts
+//! into the map ([`UrlMap`]: insertion-ordered, FxHash), and the diff looks URLs up on two threads: load + diff
+//! + journal about 0.45 s on the 2-core build machine, a full snapshot write about 0.25 s more.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
@@ -217,19 +237,23 @@ impl State {
     /// Replaces the backlog with `deferred` (in that order, each URL once). A URL already in the backlog keeps
     /// its `since`; a new one gets `now`.
     pub fn set_backlog(&mut self, deferred: &[PlannedUrl], now: &str) {
+        self.backlog = self.next_backlog(deferred, now);
+        self.dirty = true;
+    }
+
+    /// The backlog [`State::set_backlog`] would make.
+    fn next_backlog(&self, deferred: &[PlannedUrl], now: &str) -> Vec<BacklogEntry> {
         let old: HashMap<&str, &str> = self
             .backlog
             .iter()
             .map(|e| (e.url.as_str(), e.since.as_str()))
             .collect();
         let mut seen = HashSet::with_capacity(deferred.len());
-        let backlog: Vec<BacklogEntry> = deferred
+        deferred
             .iter()
             .filter(|p| seen.insert(p.url()))
             .map(|p| BacklogEntry::from_planned(p, old.get(p.url()).copied().unwrap_or(now)))
-            .collect();
-        self.backlog = backlog;
-        self.dirty = true;
+            .collect()
     }
 
     /// Forgets `urls`: their fingerprints and backlog entries (the site no longer has them).
@@ -972,21 +996,14 @@ impl StateStore {
     /// before the push starts, so a crash keeps the unsent URLs.
     ///
     /// # Errors
-    /// [`Error::Io`] when the journal can't be written.
+    /// [`Error::Io`] when the journal can't be written; `state` is then unchanged.
     pub fn record_backlog(
         &mut self,
         state: &mut State,
         deferred: &[PlannedUrl],
         now: &str,
     ) -> Result<()> {
-        let mut next = State {
-            backlog: std::mem::take(&mut state.backlog),
-            ..State::default()
-        };
-        next.set_backlog(deferred, now);
-        let entries = next.backlog.clone();
-        state.backlog = std::mem::take(&mut next.backlog);
-        // On failure the new backlog stays in memory only, which `compact` would still save.
+        let entries = state.next_backlog(deferred, now);
         self.append(state, Op::Backlog { entries })
     }
 
