@@ -109,7 +109,8 @@ impl Manifest {
         w.flush()
     }
 
-    /// Writes the manifest to `path` atomically (temporary file in the same folder, `fsync`, rename).
+    /// Writes the manifest to `path` atomically (temporary file in the same folder, `fsync`, rename, folder
+    /// `fsync`), creating the folder when missing.
     ///
     /// # Errors
     /// [`Error::Io`] when the folder or the file can't be written.
@@ -124,7 +125,7 @@ impl Manifest {
             .map_err(|e| Error::io(path, e))?;
         tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
         tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-        Ok(())
+        crate::state::sync_dir(dir)
     }
 
     /// How many URLs it lists.

@@ -1104,7 +1104,7 @@ impl StateStore {
 
 /// `fsync`s a folder so a rename in it is durable.
 #[cfg(unix)]
-fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(dir, e))
@@ -1112,7 +1112,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Folders can't be `fsync`ed here; the rename is as durable as the platform makes it.
 #[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(_dir: &Path) -> Result<()> {
     Ok(())
 }
 
