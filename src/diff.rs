@@ -1,1 +1,535 @@
-//! Diff: keep only new or changed assets, against state or a previous manifest. Pure.
+//! Diff: keep only the new or changed assets, against durable state or a previous deploy's manifest.
+//!
+//! Takes the collected [`Asset`]s, a [`Baseline`] (what the CDN last accepted: [`crate::state::State`] or a
+//! [`crate::manifest::Manifest`]), the deferred backlog and the URLs the sources saw deleted; returns
+//! [`Changes`]: what to plan (backlog first), how many were unchanged, and which known URLs are gone.
+//! Pure: no I/O, no clock, and it never changes the baseline (the caller applies `gone` to state).
+//!
+//! Rules:
+//! - an asset is planned when its URL is not in the baseline, or its fingerprint differs from the accepted one;
+//!   an asset without a fingerprint is planned only when its URL is not in the baseline (planned once);
+//!   `all` plans every asset;
+//! - backlog entries go first (`from_backlog = true`); a backlog URL that is also an asset goes once, carrying
+//!   the asset (its newest fingerprint); a backlog URL that is not an asset is dropped when the sources are
+//!   `complete` (it disappeared from the site) and kept otherwise (a partial run says nothing about it);
+//! - explicitly removed URLs (deleted files) leave the backlog and are reported in `gone`, unless an asset
+//!   has the same URL;
+//! - `gone` also lists the baseline URLs missing from the assets, only when `complete`; it is sorted.
+
+use std::hash::BuildHasher;
+
+use indexmap::IndexMap;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::plan::PlannedUrl;
+use crate::sources::Asset;
+use crate::state::BacklogEntry;
+
+/// What the CDN last accepted, per URL.
+///
+/// URLs have positions `0..len()`: [`Baseline::find`] gives a URL's, [`Baseline::urls`] yields them in that
+/// order. The diff uses the positions to mark the URLs it has seen without building an index of its own.
+pub trait Baseline {
+    /// The position and accepted fingerprint (`""` for an asset that had none) of `url`, or `None` when it was
+    /// never accepted.
+    fn find(&self, url: &str) -> Option<(usize, &str)>;
+
+    /// The accepted fingerprint of `url`, or `None` when never accepted.
+    fn fingerprint(&self, url: &str) -> Option<&str> {
+        self.find(url).map(|(_, fp)| fp)
+    }
+
+    /// Every URL it knows, in position order.
+    fn urls(&self) -> Box<dyn Iterator<Item = &str> + '_>;
+
+    /// How many URLs it knows.
+    fn len(&self) -> usize;
+
+    /// True when it knows no URL.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<V: AsRef<str>, S: BuildHasher> Baseline for IndexMap<String, V, S> {
+    fn find(&self, url: &str) -> Option<(usize, &str)> {
+        self.get_full(url).map(|(i, _, fp)| (i, fp.as_ref()))
+    }
+
+    fn urls(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        Box::new(self.keys().map(String::as_str))
+    }
+
+    fn len(&self) -> usize {
+        IndexMap::len(self)
+    }
+}
+
+/// How to diff.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiffOptions {
+    /// `--all`: plan every asset, changed or not.
+    pub all: bool,
+    /// The sources list the whole site (sitemaps, build folders): URLs they don't list are gone.
+    pub complete: bool,
+}
+
+/// What the diff kept.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    /// To plan: backlog entries first (in backlog order), then new or changed assets in input order.
+    pub planned: Vec<PlannedUrl>,
+    /// Assets unchanged since the last accepted push.
+    pub unchanged: u64,
+    /// URLs that left the site (sorted): to forget in state.
+    pub gone: Vec<String>,
+}
+
+/// What the first pass decided for one asset.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    /// A later copy of an earlier asset's URL.
+    Duplicate,
+    /// Planned with the backlog.
+    Backlog,
+    /// New or changed.
+    Fresh,
+    /// Same fingerprint as accepted.
+    Unchanged,
+}
+
+/// Assets at least this many are looked up on two threads.
+const PARALLEL_FROM: usize = 65_536;
+
+/// Each asset's baseline position and whether its fingerprint is the accepted one (no fingerprint counts as
+/// the same); `None` for a URL the baseline doesn't know.
+fn lookup_all(assets: &[Asset], baseline: &(dyn Baseline + Sync)) -> Vec<Option<(usize, bool)>> {
+    let look = |a: &Asset| {
+        baseline
+            .find(&a.url)
+            .map(|(pos, old)| (pos, a.fingerprint.as_deref().is_none_or(|new| new == old)))
+    };
+    if assets.len() < PARALLEL_FROM {
+        return assets.iter().map(look).collect();
+    }
+    let (first, second) = assets.split_at(assets.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| second.iter().map(look).collect::<Vec<_>>());
+        let mut found: Vec<_> = first.iter().map(look).collect();
+        match other.join() {
+            Ok(rest) => found.extend(rest),
+            // The lookup can't panic on its own; should the thread be lost anyway, redo its half here.
+            Err(_) => found.extend(second.iter().map(look)),
+        }
+        found
+    })
+}
+
+/// Diffs `assets` against `baseline` and `backlog`, dropping `removed` (see the module doc for the rules).
+#[must_use]
+pub fn diff(
+    assets: Vec<Asset>,
+    baseline: &(dyn Baseline + Sync),
+    backlog: &[BacklogEntry],
+    removed: &[String],
+    opts: DiffOptions,
+) -> Changes {
+    let mut decision = vec![Decision::Fresh; assets.len()];
+    let mut unchanged = 0u64;
+    // Backlog entry (first of its URL) → the asset that carries it.
+    let mut carried: Vec<Option<usize>> = vec![None; backlog.len()];
+    let mut gone: Vec<String>;
+    let mut removed_now: Vec<&str>;
+    {
+        // Pass one borrows the assets: mark seen baseline positions, compare fingerprints, match the backlog.
+        let mut backlog_pos: FxHashMap<&str, usize> = FxHashMap::default();
+        for (i, e) in backlog.iter().enumerate() {
+            backlog_pos.entry(e.url.as_str()).or_insert(i);
+        }
+        let mut seen = vec![false; baseline.len()];
+        let mut seen_count = 0usize;
+        let mut new_urls: FxHashSet<&str> = FxHashSet::default();
+        let found = lookup_all(&assets, baseline);
+        for (i, (asset, found)) in assets.iter().zip(found).enumerate() {
+            let accepted_same = match found {
+                Some((pos, same)) => {
+                    if std::mem::replace(&mut seen[pos], true) {
+                        decision[i] = Decision::Duplicate;
+                        continue;
+                    }
+                    seen_count += 1;
+                    Some(same)
+                }
+                None => {
+                    if !new_urls.insert(asset.url.as_str()) {
+                        decision[i] = Decision::Duplicate;
+                        continue;
+                    }
+                    None
+                }
+            };
+            if !backlog_pos.is_empty()
+                && let Some(&b) = backlog_pos.get(asset.url.as_str())
+            {
+                decision[i] = Decision::Backlog;
+                carried[b] = Some(i);
+                continue;
+            }
+            if !opts.all && accepted_same == Some(true) {
+                decision[i] = Decision::Unchanged;
+                unchanged += 1;
+            }
+        }
+
+        // Removed URLs count only when no asset has them.
+        let is_asset = |u: &str| match baseline.find(u) {
+            Some((pos, _)) => seen[pos],
+            None => new_urls.contains(u),
+        };
+        removed_now = removed
+            .iter()
+            .map(String::as_str)
+            .filter(|u| !is_asset(u))
+            .collect();
+        gone = removed_now.iter().map(|u| (*u).to_owned()).collect();
+        if opts.complete && seen_count < baseline.len() {
+            gone.extend(
+                baseline
+                    .urls()
+                    .zip(&seen)
+                    .filter(|(_, s)| !**s)
+                    .map(|(u, _)| u.to_owned()),
+            );
+        }
+    }
+    gone.sort_unstable();
+    gone.dedup();
+    removed_now.sort_unstable();
+
+    // Pass two moves the assets into the plan: the backlog first, in its order, then the fresh ones.
+    let mut fresh = Vec::new();
+    let mut carriers: FxHashMap<usize, Asset> = FxHashMap::default();
+    for (i, asset) in assets.into_iter().enumerate() {
+        match decision[i] {
+            Decision::Fresh => fresh.push(PlannedUrl {
+                asset,
+                from_backlog: false,
+            }),
+            Decision::Backlog => {
+                carriers.insert(i, asset);
+            }
+            Decision::Duplicate | Decision::Unchanged => {}
+        }
+    }
+    let mut planned = Vec::with_capacity(carriers.len() + fresh.len());
+    let mut backlog_seen: FxHashSet<&str> = FxHashSet::default();
+    for (b, entry) in backlog.iter().enumerate() {
+        if !backlog_seen.insert(entry.url.as_str())
+            || removed_now.binary_search(&entry.url.as_str()).is_ok()
+        {
+            continue;
+        }
+        match carried[b] {
+            Some(i) => {
+                if let Some(asset) = carriers.remove(&i) {
+                    planned.push(PlannedUrl {
+                        asset,
+                        from_backlog: true,
+                    });
+                }
+            }
+            None if opts.complete => {}
+            None => planned.push(entry.to_planned()),
+        }
+    }
+    planned.extend(fresh);
+    Changes {
+        planned,
+        unchanged,
+        gone,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (no clippy.toml `allow-unwrap-in-tests` yet)
+mod tests {
+    use super::*;
+    use crate::state::{State, UrlMap};
+    use pretty_assertions::assert_eq;
+
+    fn asset(url: &str, fp: Option<&str>) -> Asset {
+        let mut a = Asset::new(url);
+        a.fingerprint = fp.map(str::to_owned);
+        a
+    }
+
+    fn baseline(entries: &[(&str, &str)]) -> UrlMap {
+        entries
+            .iter()
+            .map(|(u, f)| ((*u).to_owned(), (*f).to_owned()))
+            .collect()
+    }
+
+    fn entry(url: &str, fp: Option<&str>) -> BacklogEntry {
+        BacklogEntry {
+            url: url.to_owned(),
+            fingerprint: fp.map(str::to_owned),
+            priority: 2,
+            sitemap_priority: None,
+            lastmod: None,
+            bytes: Some(10),
+            since: "2024-01-01T00:00:00Z".to_owned(),
+        }
+    }
+
+    fn urls(c: &Changes) -> Vec<(&str, bool)> {
+        c.planned
+            .iter()
+            .map(|p| (p.url(), p.from_backlog))
+            .collect()
+    }
+
+    const PARTIAL: DiffOptions = DiffOptions {
+        all: false,
+        complete: false,
+    };
+    const COMPLETE: DiffOptions = DiffOptions {
+        all: false,
+        complete: true,
+    };
+
+    #[test]
+    fn new_changed_unchanged() {
+        let base = baseline(&[
+            ("https://a.example/same", "b3:1"),
+            ("https://a.example/changed", "b3:old"),
+        ]);
+        let c = diff(
+            vec![
+                asset("https://a.example/same", Some("b3:1")),
+                asset("https://a.example/changed", Some("b3:new")),
+                asset("https://a.example/new", Some("b3:2")),
+            ],
+            &base,
+            &[],
+            &[],
+            PARTIAL,
+        );
+        assert_eq!(
+            urls(&c),
+            [
+                ("https://a.example/changed", false),
+                ("https://a.example/new", false)
+            ]
+        );
+        assert_eq!(c.planned[0].asset.fingerprint.as_deref(), Some("b3:new"));
+        assert_eq!(c.unchanged, 1);
+        assert!(c.gone.is_empty());
+    }
+
+    #[test]
+    fn no_fingerprint_is_planned_once_when_first_seen() {
+        let empty = baseline(&[]);
+        let c = diff(
+            vec![asset("https://a.example/feed", None)],
+            &empty,
+            &[],
+            &[],
+            PARTIAL,
+        );
+        assert_eq!(urls(&c), [("https://a.example/feed", false)]);
+        // once accepted (recorded as ""), it is unchanged, whatever the old fingerprint
+        let seen = baseline(&[
+            ("https://a.example/feed", ""),
+            ("https://a.example/file", "b3:1"),
+        ]);
+        let c = diff(
+            vec![
+                asset("https://a.example/feed", None),
+                asset("https://a.example/file", None),
+            ],
+            &seen,
+            &[],
+            &[],
+            PARTIAL,
+        );
+        assert!(c.planned.is_empty());
+        assert_eq!(c.unchanged, 2);
+        // a fingerprint appearing where there was none is a change
+        let c = diff(
+            vec![asset("https://a.example/feed", Some("b3:9"))],
+            &seen,
+            &[],
+            &[],
+            PARTIAL,
+        );
+        assert_eq!(c.planned.len(), 1);
+    }
+
+    #[test]
+    fn all_plans_everything() {
+        let base = baseline(&[
+            ("https://a.example/same", "b3:1"),
+            ("https://a.example/none", ""),
+        ]);
+        let c = diff(
+            vec![
+                asset("https://a.example/same", Some("b3:1")),
+                asset("https://a.example/none", None),
+            ],
+            &base,
+            &[],
+            &[],
+            DiffOptions {
+                all: true,
+                complete: false,
+            },
+        );
+        assert_eq!(c.planned.len(), 2);
+        assert_eq!(c.unchanged, 0);
+    }
+
+    #[test]
+    fn backlog_goes_first_and_once_with_the_newest_fingerprint() {
+        let base = baseline(&[("https://a.example/b", "b3:accepted")]);
+        let backlog = [
+            entry("https://a.example/b", Some("b3:deferred")),
+            entry("https://a.example/only-backlog", Some("b3:x")),
+            entry("https://a.example/b", Some("b3:dup")),
+        ];
+        let mut newest = asset("https://a.example/b", Some("b3:newest"));
+        newest.priority = 7;
+        let c = diff(
+            vec![
+                asset("https://a.example/fresh", Some("b3:f")),
+                newest.clone(),
+            ],
+            &base,
+            &backlog,
+            &[],
+            PARTIAL,
+        );
+        assert_eq!(
+            urls(&c),
+            [
+                ("https://a.example/b", true),
+                ("https://a.example/only-backlog", true),
+                ("https://a.example/fresh", false),
+            ]
+        );
+        assert_eq!(
+            c.planned[0].asset, newest,
+            "the asset, with its newest fingerprint"
+        );
+        let kept = &c.planned[1].asset;
+        assert_eq!(
+            (kept.fingerprint.as_deref(), kept.priority, kept.bytes),
+            (Some("b3:x"), 2, Some(10))
+        );
+    }
+
+    #[test]
+    fn backlog_url_that_disappeared_is_dropped_only_when_complete() {
+        let base = baseline(&[]);
+        let backlog = [entry("https://a.example/gone", Some("b3:x"))];
+        let partial = diff(vec![], &base, &backlog, &[], PARTIAL);
+        assert_eq!(urls(&partial), [("https://a.example/gone", true)]);
+        let complete = diff(vec![], &base, &backlog, &[], COMPLETE);
+        assert!(complete.planned.is_empty());
+    }
+
+    #[test]
+    fn gone_only_when_complete() {
+        let base = baseline(&[
+            ("https://a.example/z-gone", "b3:1"),
+            ("https://a.example/kept", "b3:2"),
+            ("https://a.example/a-gone", ""),
+        ]);
+        let assets = || vec![asset("https://a.example/kept", Some("b3:2"))];
+        assert!(diff(assets(), &base, &[], &[], PARTIAL).gone.is_empty());
+        let c = diff(assets(), &base, &[], &[], COMPLETE);
+        assert_eq!(
+            c.gone,
+            ["https://a.example/a-gone", "https://a.example/z-gone"]
+        );
+        assert_eq!(c.unchanged, 1);
+        // a duplicate asset doesn't hide a gone URL
+        let c = diff(
+            vec![
+                asset("https://a.example/kept", Some("b3:2")),
+                asset("https://a.example/kept", Some("b3:2")),
+            ],
+            &base,
+            &[],
+            &[],
+            COMPLETE,
+        );
+        assert_eq!(c.gone.len(), 2);
+        assert_eq!(c.unchanged, 1);
+    }
+
+    #[test]
+    fn removed_urls_leave_the_backlog_and_are_gone() {
+        let base = baseline(&[("https://a.example/deleted", "b3:1")]);
+        let backlog = [
+            entry("https://a.example/deleted", Some("b3:2")),
+            entry("https://a.example/other", None),
+        ];
+        let removed = [
+            "https://a.example/deleted".to_owned(),
+            "https://a.example/back".to_owned(),
+            "https://a.example/deleted".to_owned(),
+        ];
+        let c = diff(
+            vec![asset("https://a.example/back", Some("b3:3"))],
+            &base,
+            &backlog,
+            &removed,
+            PARTIAL,
+        );
+        // "back" is listed as removed but an asset has it: it exists
+        assert_eq!(
+            urls(&c),
+            [
+                ("https://a.example/other", true),
+                ("https://a.example/back", false)
+            ]
+        );
+        assert_eq!(c.gone, ["https://a.example/deleted"]);
+    }
+
+    #[test]
+    fn duplicate_assets_keep_the_first() {
+        let base = baseline(&[]);
+        let c = diff(
+            vec![
+                asset("https://a.example/x", Some("b3:1")),
+                asset("https://a.example/x", Some("b3:2")),
+            ],
+            &base,
+            &[],
+            &[],
+            PARTIAL,
+        );
+        assert_eq!(c.planned.len(), 1);
+        assert_eq!(c.planned[0].asset.fingerprint.as_deref(), Some("b3:1"));
+    }
+
+    #[test]
+    fn state_is_a_baseline() {
+        let mut st = State::new();
+        st.record_baseline(&[asset("https://a.example/x", Some("b3:1"))]);
+        let c = diff(
+            vec![
+                asset("https://a.example/x", Some("b3:1")),
+                asset("https://a.example/y", None),
+            ],
+            &st,
+            st.backlog(),
+            &[],
+            COMPLETE,
+        );
+        assert_eq!(urls(&c), [("https://a.example/y", false)]);
+        assert_eq!(c.unchanged, 1);
+    }
+}

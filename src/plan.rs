@@ -1,6 +1,23 @@
 //! Plan: order the changed assets by priority and cut them into quota-aware, one-domain batches.
 //!
-//! Pure: no I/O, no clock. What the day's budget can't take is `deferred`, carried to the next run.
+//! Takes the [`PlannedUrl`]s the diff kept and the [`PlanLimits`] of this run; returns a [`Plan`]. Pure: no I/O,
+//! no clock, never drops a URL (what the day's budget can't take is `deferred`, carried to the next run).
+//!
+//! # Order
+//! Deterministic, most important first:
+//! 1. backlog first (`from_backlog`: deferred by an earlier run);
+//! 2. `asset.priority`, higher first;
+//! 3. the sitemap's `<priority>`, higher first, none last;
+//! 4. `lastmod`, newest first, none last (RFC 3339 UTC strings, compared as text);
+//! 5. the URL, ascending.
+//!
+//! A URL listed twice keeps only its best-ranked entry. The first `min(budget, max_urls)` URLs are taken, the
+//! rest are `deferred` in the same order. The taken URLs are cut into batches of at most `per_request` URLs, each
+//! of a single origin (`scheme://host[:port]`): origins in the order of their first URL, the batches of one
+//! origin consecutive, because batches go out one domain at a time.
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
 
 use crate::sources::Asset;
 
@@ -39,6 +56,21 @@ pub struct Plan {
     pub deferred: Vec<PlannedUrl>,
 }
 
+impl Plan {
+    /// The URLs of all batches, in submission order.
+    pub fn urls(&self) -> impl Iterator<Item = &str> {
+        self.batches
+            .iter()
+            .flat_map(|b| b.urls.iter().map(PlannedUrl::url))
+    }
+
+    /// How many URLs the batches hold.
+    #[must_use]
+    pub fn url_count(&self) -> usize {
+        self.batches.iter().map(|b| b.urls.len()).sum()
+    }
+}
+
 /// The numbers a plan is cut to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanLimits {
@@ -48,4 +80,375 @@ pub struct PlanLimits {
     pub budget: u64,
     /// `--max-urls`.
     pub max_urls: Option<usize>,
+}
+
+/// Orders `planned` (see the module doc), takes what `limits` allow and cuts it into one-origin batches.
+///
+/// A `per_request` of 0 is treated as 1.
+#[must_use]
+pub fn plan(mut planned: Vec<PlannedUrl>, limits: PlanLimits) -> Plan {
+    planned.sort_by(rank);
+    let mut seen = HashSet::with_capacity(planned.len());
+    planned.retain(|p| seen.insert(p.asset.url.clone()));
+    drop(seen);
+
+    let budget = usize::try_from(limits.budget).unwrap_or(usize::MAX);
+    let take = budget
+        .min(limits.max_urls.unwrap_or(usize::MAX))
+        .min(planned.len());
+    let deferred = planned.split_off(take);
+
+    let per_request = limits.per_request.max(1);
+    // Group by origin, origins in order of first appearance.
+    let mut groups: Vec<(String, Vec<PlannedUrl>)> = Vec::new();
+    for p in planned {
+        let origin = origin_of(p.url());
+        match groups.iter_mut().find(|(o, _)| *o == origin) {
+            Some((_, urls)) => urls.push(p),
+            None => groups.push((origin, vec![p])),
+        }
+    }
+    let mut batches = Vec::new();
+    for (domain, urls) in groups {
+        let mut urls = urls.into_iter().peekable();
+        while urls.peek().is_some() {
+            batches.push(Batch {
+                domain: domain.clone(),
+                urls: urls.by_ref().take(per_request).collect(),
+            });
+        }
+    }
+    Plan { batches, deferred }
+}
+
+/// The plan order: `Less` goes first.
+fn rank(a: &PlannedUrl, b: &PlannedUrl) -> Ordering {
+    b.from_backlog
+        .cmp(&a.from_backlog)
+        .then_with(|| b.asset.priority.cmp(&a.asset.priority))
+        .then_with(|| {
+            desc_none_last(
+                a.asset.sitemap_priority,
+                b.asset.sitemap_priority,
+                f32::total_cmp,
+            )
+        })
+        .then_with(|| {
+            desc_none_last(
+                a.asset.lastmod.as_deref(),
+                b.asset.lastmod.as_deref(),
+                |x, y| x.cmp(y),
+            )
+        })
+        .then_with(|| a.asset.url.cmp(&b.asset.url))
+}
+
+/// Higher values first, `None` after every value.
+fn desc_none_last<T>(a: Option<T>, b: Option<T>, cmp: impl Fn(&T, &T) -> Ordering) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => cmp(&y, &x),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// `scheme://host[:port]` of a URL; for something `url` can't parse, the text before the path.
+fn origin_of(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(parsed) if parsed.has_host() => parsed.origin().ascii_serialization(),
+        _ => {
+            let after_scheme = u.find("://").map_or(0, |i| i + 3);
+            let end = u[after_scheme..]
+                .find('/')
+                .map_or(u.len(), |i| after_scheme + i);
+            u[..end].to_ascii_lowercase()
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (no clippy.toml `allow-unwrap-in-tests` yet)
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+    use proptest::prelude::*;
+
+    fn p(url: &str) -> PlannedUrl {
+        PlannedUrl {
+            asset: Asset::new(url),
+            from_backlog: false,
+        }
+    }
+
+    fn limits(per_request: usize, budget: u64, max_urls: Option<usize>) -> PlanLimits {
+        PlanLimits {
+            per_request,
+            budget,
+            max_urls,
+        }
+    }
+
+    fn batch_urls(plan: &Plan) -> Vec<Vec<&str>> {
+        plan.batches
+            .iter()
+            .map(|b| b.urls.iter().map(PlannedUrl::url).collect())
+            .collect()
+    }
+
+    #[test]
+    fn ordering_table() {
+        let mk = |url: &str, backlog: bool, prio: i64, sp: Option<f32>, lastmod: Option<&str>| {
+            let mut x = p(url);
+            x.from_backlog = backlog;
+            x.asset.priority = prio;
+            x.asset.sitemap_priority = sp;
+            x.asset.lastmod = lastmod.map(str::to_owned);
+            x
+        };
+        let input = vec![
+            mk("https://a.example/z-plain", false, 0, None, None),
+            mk("https://a.example/a-plain", false, 0, None, None),
+            mk(
+                "https://a.example/old",
+                false,
+                0,
+                None,
+                Some("2024-01-01T00:00:00Z"),
+            ),
+            mk(
+                "https://a.example/new",
+                false,
+                0,
+                None,
+                Some("2024-06-01T00:00:00Z"),
+            ),
+            mk("https://a.example/sp-low", false, 0, Some(0.1), None),
+            mk(
+                "https://a.example/sp-high",
+                false,
+                0,
+                Some(0.9),
+                Some("2020-01-01T00:00:00Z"),
+            ),
+            mk("https://a.example/prio-5", false, 5, None, None),
+            mk("https://a.example/prio-neg", false, -1, Some(1.0), None),
+            mk("https://a.example/backlog-low", true, -10, None, None),
+            mk("https://a.example/backlog-high", true, 3, None, None),
+        ];
+        let plan = plan(input, limits(100, 100, None));
+        assert_eq!(
+            plan.urls().collect::<Vec<_>>(),
+            vec![
+                "https://a.example/backlog-high",
+                "https://a.example/backlog-low",
+                "https://a.example/prio-5",
+                "https://a.example/sp-high",
+                "https://a.example/sp-low",
+                "https://a.example/new",
+                "https://a.example/old",
+                "https://a.example/a-plain",
+                "https://a.example/z-plain",
+                "https://a.example/prio-neg",
+            ]
+        );
+        assert!(plan.deferred.is_empty());
+    }
+
+    #[test]
+    fn budget_cuts_and_defers_in_order() {
+        let input: Vec<_> = (0..10)
+            .map(|i| p(&format!("https://a.example/{i}")))
+            .collect();
+        let plan = plan(input, limits(20, 4, None));
+        assert_eq!(plan.url_count(), 4);
+        assert_eq!(
+            plan.urls().collect::<Vec<_>>(),
+            [
+                "https://a.example/0",
+                "https://a.example/1",
+                "https://a.example/2",
+                "https://a.example/3"
+            ]
+        );
+        let deferred: Vec<_> = plan.deferred.iter().map(PlannedUrl::url).collect();
+        assert_eq!(
+            deferred,
+            (4..10)
+                .map(|i| format!("https://a.example/{i}"))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn max_urls_caps_below_budget() {
+        let input: Vec<_> = (0..10)
+            .map(|i| p(&format!("https://a.example/{i}")))
+            .collect();
+        let plan = plan(input.clone(), limits(20, 1000, Some(3)));
+        assert_eq!(plan.url_count(), 3);
+        assert_eq!(plan.deferred.len(), 7);
+        // and the budget wins when it is smaller
+        let plan = super::plan(input, limits(20, 2, Some(3)));
+        assert_eq!(plan.url_count(), 2);
+        assert_eq!(plan.deferred.len(), 8);
+    }
+
+    #[test]
+    fn forty_five_urls_make_20_20_5() {
+        let input: Vec<_> = (0..45)
+            .map(|i| p(&format!("https://a.example/{i:02}")))
+            .collect();
+        let plan = plan(input, limits(20, 1000, None));
+        let sizes: Vec<_> = plan.batches.iter().map(|b| b.urls.len()).collect();
+        assert_eq!(sizes, [20, 20, 5]);
+        assert!(plan.batches.iter().all(|b| b.domain == "https://a.example"));
+        assert_eq!(plan.batches[2].urls[4].url(), "https://a.example/44");
+    }
+
+    #[test]
+    fn one_domain_per_batch_domains_in_first_seen_order() {
+        // Priorities interleave the two domains: www (10), static (9), www (8), static (7), ...
+        let input: Vec<_> = (0..6)
+            .map(|i| {
+                let host = if i % 2 == 0 {
+                    "https://www.example.com"
+                } else {
+                    "https://static.example.com:8443"
+                };
+                let mut x = p(&format!("{host}/{i}"));
+                x.asset.priority = 10 - i;
+                x
+            })
+            .collect();
+        let plan = plan(input, limits(2, 1000, None));
+        let domains: Vec<_> = plan.batches.iter().map(|b| b.domain.as_str()).collect();
+        assert_eq!(
+            domains,
+            [
+                "https://www.example.com",
+                "https://www.example.com",
+                "https://static.example.com:8443",
+                "https://static.example.com:8443"
+            ]
+        );
+        assert_eq!(
+            batch_urls(&plan),
+            vec![
+                vec!["https://www.example.com/0", "https://www.example.com/2"],
+                vec!["https://www.example.com/4"],
+                vec![
+                    "https://static.example.com:8443/1",
+                    "https://static.example.com:8443/3"
+                ],
+                vec!["https://static.example.com:8443/5"],
+            ]
+        );
+    }
+
+    #[test]
+    fn per_request_one_and_zero() {
+        let input: Vec<_> = (0..3)
+            .map(|i| p(&format!("https://a.example/{i}")))
+            .collect();
+        let plan1 = plan(input.clone(), limits(1, 1000, None));
+        assert_eq!(
+            batch_urls(&plan1),
+            vec![
+                vec!["https://a.example/0"],
+                vec!["https://a.example/1"],
+                vec!["https://a.example/2"]
+            ]
+        );
+        let plan0 = plan(input, limits(0, 1000, None));
+        assert_eq!(plan0, plan1);
+    }
+
+    #[test]
+    fn budget_zero_defers_everything() {
+        let input: Vec<_> = (0..3)
+            .map(|i| p(&format!("https://a.example/{i}")))
+            .collect();
+        let plan = plan(input, limits(20, 0, None));
+        assert!(plan.batches.is_empty());
+        assert_eq!(plan.deferred.len(), 3);
+    }
+
+    #[test]
+    fn duplicate_url_kept_once_best_ranked() {
+        let mut high = p("https://a.example/x");
+        high.asset.priority = 5;
+        let plan = plan(
+            vec![
+                p("https://a.example/x"),
+                high.clone(),
+                p("https://a.example/y"),
+            ],
+            limits(20, 1000, None),
+        );
+        assert_eq!(plan.url_count(), 2);
+        assert_eq!(plan.batches[0].urls[0], high);
+    }
+
+    #[test]
+    fn origin_of_handles_ports_and_fallback() {
+        assert_eq!(
+            origin_of("https://www.example.com/a/b?c"),
+            "https://www.example.com"
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:8080/x"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            origin_of("https://www.example.com:443/x"),
+            "https://www.example.com"
+        );
+        assert_eq!(origin_of("not a url/x"), "not a url");
+    }
+
+    proptest! {
+        #[test]
+        fn plan_never_loses_or_duplicates(
+            specs in proptest::collection::btree_map(0u16..500, (0u8..3, -2i64..3, proptest::option::of(0u8..10), any::<bool>()), 0..120),
+            per_request in 1usize..25,
+            budget in 0u64..150,
+            max_urls in proptest::option::of(0usize..150),
+        ) {
+            let input: Vec<PlannedUrl> = specs
+                .iter()
+                .map(|(id, (host, prio, sp, backlog))| {
+                    let mut x = p(&format!("https://h{host}.example/{id}"));
+                    x.asset.priority = *prio;
+                    x.asset.sitemap_priority = sp.map(|s| f32::from(s) / 10.0);
+                    x.from_backlog = *backlog;
+                    x
+                })
+                .collect();
+            let plan = plan(input.clone(), PlanLimits { per_request, budget, max_urls });
+            let mut out: Vec<String> = plan.urls().map(str::to_owned).collect();
+            let taken = out.len();
+            out.extend(plan.deferred.iter().map(|d| d.asset.url.clone()));
+            let mut sorted_out = out.clone();
+            sorted_out.sort();
+            let mut sorted_in: Vec<String> = input.iter().map(|i| i.asset.url.clone()).collect();
+            sorted_in.sort();
+            prop_assert_eq!(sorted_out, sorted_in);
+            prop_assert!(taken as u64 <= budget);
+            prop_assert!(taken <= max_urls.unwrap_or(usize::MAX));
+            prop_assert_eq!(taken, input.len().min(budget as usize).min(max_urls.unwrap_or(usize::MAX)));
+            for b in &plan.batches {
+                prop_assert!(!b.urls.is_empty() && b.urls.len() <= per_request);
+                prop_assert!(b.urls.iter().all(|u| origin_of(u.url()) == b.domain));
+            }
+            // batches of one domain are consecutive
+            let mut finished: Vec<&str> = Vec::new();
+            for w in plan.batches.windows(2) {
+                if w[0].domain != w[1].domain {
+                    prop_assert!(!finished.contains(&w[1].domain.as_str()));
+                    finished.push(&w[0].domain);
+                }
+            }
+        }
+    }
 }
