@@ -140,7 +140,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     }
     let collected = sources::collect(settings)?;
     if let Some(path) = &settings.run.write_manifest {
-        crate::manifest::write(path, &collected.assets, &clock.rfc3339())?;
+        crate::manifest::Manifest::from_assets(&collected.assets, &clock.rfc3339()).write_path(path)?;
     }
 
     // State: locked for runs that write it, read-only otherwise.
@@ -168,7 +168,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         Some(loc) => Some(load_previous(loc, settings)?),
         None => None,
     };
-    let baseline: &dyn diff::Baseline = match &previous {
+    let baseline: &(dyn diff::Baseline + Sync) = match &previous {
         Some(m) => m,
         None => &state,
     };
@@ -177,8 +177,8 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         collected.assets,
         baseline,
         &backlog,
-        DiffOptions { all: settings.run.all, complete },
         &collected.removed_urls,
+        DiffOptions { all: settings.run.all, complete },
     );
     report.skipped.unchanged += changes.unchanged;
 
@@ -232,11 +232,10 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
 
     // Before the first call: everything planned is in the backlog, so a crash loses nothing; every accepted
     // batch then leaves the backlog through the journal.
-    state.forget(&changes.gone);
+    store.record_forget(&mut state, &changes.gone)?;
     let all_planned: Vec<PlannedUrl> =
         plan.batches.iter().flat_map(|b| b.urls.iter().cloned()).chain(plan.deferred.iter().cloned()).collect();
-    state.set_backlog(&all_planned, &clock.rfc3339());
-    store.compact(&state)?;
+    store.record_backlog(&mut state, &all_planned, &clock.rfc3339())?;
 
     let Plan { batches, deferred: plan_deferred } = plan;
     let opts = PushOptions {
@@ -282,21 +281,24 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         if !failed.is_empty() {
             report.warnings.push(format!("{} URLs failed to warm; they go back to the backlog", failed.len()));
             let urls: Vec<String> = failed.iter().map(|u| u.url().to_string()).collect();
-            state.forget(&urls);
+            store.record_forget(&mut state, &urls)?;
         }
         carried.extend(failed);
         report.outcomes = outcomes;
     }
 
-    state.set_backlog(&carried, &clock.rfc3339());
+    store.record_backlog(&mut state, &carried, &clock.rfc3339())?;
     let task_ids: Vec<String> = outcome.tasks.iter().map(|t| t.task_id.clone()).collect();
-    state.set_last_run(state::LastRun {
-        at: clock.rfc3339(),
-        pushed: u64::try_from(report.pushed()).unwrap_or(u64::MAX),
-        deferred: u64::try_from(carried.len()).unwrap_or(u64::MAX),
-        task_ids,
-    });
-    store.compact(&state)?;
+    store.record_last_run(
+        &mut state,
+        state::LastRun {
+            at: clock.rfc3339(),
+            pushed: u64::try_from(report.pushed()).unwrap_or(u64::MAX),
+            deferred: u64::try_from(carried.len()).unwrap_or(u64::MAX),
+            task_ids,
+        },
+    )?;
+    store.finish(&mut state)?;
 
     report.deferred = carried.iter().map(|u| u.url().to_string()).collect();
     let used_now = state.used_on(&day);
@@ -348,7 +350,7 @@ fn baseline(
     state.forget(&collected.removed_urls);
     state.record_baseline(&collected.assets);
     let _ = clock;
-    store.compact(state)?;
+    store.finish(state)?;
     report.dry_run = false;
     report.urls = collected.assets.iter().map(|a| a.url.clone()).collect();
     match settings.format {
@@ -415,9 +417,7 @@ impl PushSink for Sink<'_> {
     }
 
     fn rejected(&mut self, rejected: &[Rejected]) {
-        // Rejected URLs leave the backlog: retrying them can't succeed.
-        let urls: Vec<String> = rejected.iter().map(|r| r.url.clone()).collect();
-        self.state.drop_from_backlog(&urls);
+        // They leave the backlog when it is rewritten at the end of the run (they are not carried).
         self.rejected.extend_from_slice(rejected);
     }
 
