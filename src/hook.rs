@@ -101,7 +101,16 @@ pub fn sources_for(settings: &Settings, range: &str) -> Vec<SourceSpec> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let repo = std::env::var_os("GIT_DIR")
         .filter(|d| !d.is_empty())
-        .map_or_else(|| cwd.clone(), |d| cwd.join(d));
+        .map_or_else(
+            || cwd.clone(),
+            // `GIT_DIR=.` in a bare repository's hook: keep the path tidy for messages.
+            |d| {
+                cwd.join(d)
+                    .components()
+                    .filter(|c| !matches!(c, std::path::Component::CurDir))
+                    .collect()
+            },
+        );
     sources_for_repo(settings, range, &repo)
 }
 
