@@ -853,7 +853,7 @@ fn real_prewarm_path(dir: &Path) -> String {
 
 #[test]
 fn the_action_pushes_against_the_fake_cdn_and_keeps_state_between_runs() {
-    let fake = support::FakeCdn::start(support::fake_config(prewarm::config::Api::V3));
+    let fake = support::FakeCdn::start(support::fake_config(prewarm::config::Api::V3)).unwrap();
     let ws = tempfile::tempdir().unwrap();
     support::site(ws.path(), 3, "v3", "");
     let tools = tempfile::tempdir().unwrap();
@@ -906,7 +906,7 @@ fn the_action_pushes_against_the_fake_cdn_and_keeps_state_between_runs() {
 
 #[test]
 fn a_dry_run_through_the_action_needs_no_credentials_and_pushes_nothing() {
-    let fake = support::FakeCdn::start(support::fake_config(prewarm::config::Api::V3));
+    let fake = support::FakeCdn::start(support::fake_config(prewarm::config::Api::V3)).unwrap();
     let ws = tempfile::tempdir().unwrap();
     support::site(ws.path(), 2, "v3", "");
     let tools = tempfile::tempdir().unwrap();

@@ -96,7 +96,7 @@ fn urls(paths: &[&str]) -> Vec<String> {
 
 #[test]
 fn a_bare_repo_with_the_hook_pushes_exactly_the_changed_pages() {
-    let fake = FakeCdn::start(support::fake_config(prewarm::config::Api::V3));
+    let fake = FakeCdn::start(support::fake_config(prewarm::config::Api::V3)).unwrap();
     let t = tempfile::tempdir().unwrap();
     let (bare, work, site) = (
         t.path().join("site.git"),
