@@ -41,7 +41,8 @@ pub struct GitChanges {
     pub deleted: Vec<PathBuf>,
 }
 
-/// Splits `OLD..NEW` into the two revisions to compare; an empty side means `HEAD`, as in git.
+/// Splits `OLD..NEW` into the two revisions to compare; an empty side means `HEAD`, as in git, and an all-zero
+/// `OLD` (no commit yet) means the empty tree.
 ///
 /// # Errors
 /// [`Error::Usage`] when there is no `..`, the range is `OLD...NEW` (a merge-base range is not a deploy), or a
@@ -68,7 +69,14 @@ pub fn split_range(range: &str) -> Result<(String, String)> {
             s.to_string()
         })
     };
-    Ok((side(old)?, side(new)?))
+    let old = side(old)?;
+    // An all-zero OLD is git's "no commit" (a new branch, GitHub's `before` on a first push): the empty tree.
+    let old = match old.len() {
+        40 if old.bytes().all(|b| b == b'0') => EMPTY_TREE_SHA1.to_string(),
+        64 if old.bytes().all(|b| b == b'0') => EMPTY_TREE_SHA256.to_string(),
+        _ => old,
+    };
+    Ok((old, side(new)?))
 }
 
 /// Lists what `range` changed under `prefix` in `repo`.
@@ -349,6 +357,10 @@ mod tests {
             paths(&["about.html", "gone.html", "index.html", "old-name.html"])
         );
         assert!(got.deleted.is_empty());
+        // The all-zero hash of a new branch (post-receive, GitHub's `before`) means the same.
+        let zeros = "0".repeat(40);
+        let again = changes(t.path(), &format!("{zeros}..{c1}"), Path::new("public")).unwrap();
+        assert_eq!(again.changed.len(), 4, "{again:?}");
     }
 
     #[test]
@@ -392,6 +404,16 @@ mod tests {
     fn ranges_are_split_and_option_like_revisions_refused() {
         assert_eq!(split_range("a..b").unwrap(), ("a".into(), "b".into()));
         assert_eq!(split_range("v1..").unwrap(), ("v1".into(), "HEAD".into()));
+        let zeros = "0".repeat(40);
+        assert_eq!(
+            split_range(&format!("{zeros}..b")).unwrap(),
+            (EMPTY_TREE_SHA1.into(), "b".into())
+        );
+        let zeros = "0".repeat(64);
+        assert_eq!(
+            split_range(&format!("{zeros}..b")).unwrap(),
+            (EMPTY_TREE_SHA256.into(), "b".into())
+        );
         for bad in [
             "abc",
             "--output=/tmp/x..HEAD",
