@@ -7,3 +7,6 @@ mod support;
 mod config;
 mod dry_run;
 mod push;
+
+mod action;
+mod hook;
