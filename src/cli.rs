@@ -56,7 +56,13 @@ pub enum FormatArg {
 #[expect(clippy::struct_excessive_bools, reason = "independent switches")]
 pub struct GlobalArgs {
     /// Config file [default: ./prewarm.toml when present].
-    #[arg(short = 'c', long, global = true, env = "PREWARM_CONFIG", value_name = "PATH")]
+    #[arg(
+        short = 'c',
+        long,
+        global = true,
+        env = "PREWARM_CONFIG",
+        value_name = "PATH"
+    )]
     pub config: Option<PathBuf>,
 
     /// State file [default: .prewarm/state.json beside the config file].
@@ -83,7 +89,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "PATH|URL")]
     pub sitemap: Option<String>,
 
-    /// Read this build folder instead of the configured sources.
+    /// Read this build folder instead of the configured sources (with --changed: the root its paths are relative to).
     #[arg(long, global = true, value_name = "PATH")]
     pub dir: Option<PathBuf>,
 
@@ -112,7 +118,13 @@ pub struct GlobalArgs {
     pub previous: Option<String>,
 
     /// API endpoint (loopback http allowed, e.g. a `prewarm fake-cdn`).
-    #[arg(long, global = true, env = "PREWARM_ENDPOINT", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "PREWARM_ENDPOINT",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub endpoint: Option<String>,
 
     /// Tencent API: v3 (PushUrlsCache, live) or v2 (CdnOverseaPushser, retired 2022).
@@ -148,7 +160,9 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Collect, diff, plan, push, report (the default).
-    #[command(after_help = "Example:\n  TENCENTCLOUD_SECRET_ID=… TENCENTCLOUD_SECRET_KEY=… prewarm run")]
+    #[command(
+        after_help = "Example:\n  TENCENTCLOUD_SECRET_ID=… TENCENTCLOUD_SECRET_KEY=… prewarm run"
+    )]
     Run,
     /// Print the planned URLs, one per line.
     #[command(after_help = "Example:\n  prewarm urls --all | grep /blog/")]
@@ -161,7 +175,9 @@ pub enum Command {
         tasks: bool,
     },
     /// Record the current fingerprints as warm without pushing (adopting prewarm on a live site).
-    #[command(after_help = "Example:\n  prewarm baseline && prewarm --dry-run   # now plans nothing")]
+    #[command(
+        after_help = "Example:\n  prewarm baseline && prewarm --dry-run   # now plans nothing"
+    )]
     Baseline,
     /// Write a commented starter prewarm.toml (refuses to overwrite one).
     #[command(after_help = "Example:\n  prewarm init && $EDITOR prewarm.toml")]
@@ -187,14 +203,18 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum HookCommand {
     /// Read post-receive lines (`old new ref`) on stdin and push what the branch's new commits changed.
-    #[command(after_help = "Example (hooks/post-receive):\n  exec prewarm hook post-receive --branch main")]
+    #[command(
+        after_help = "Example (hooks/post-receive):\n  exec prewarm hook post-receive --branch main"
+    )]
     PostReceive {
         /// The branch that deploys.
         #[arg(long, default_value = "main")]
         branch: String,
     },
     /// Install a post-receive hook into a repository.
-    #[command(after_help = "Example:\n  prewarm hook install --repo /srv/git/site.git --branch main")]
+    #[command(
+        after_help = "Example:\n  prewarm hook install --repo /srv/git/site.git --branch main"
+    )]
     Install {
         /// The repository (bare or not) [default: the current folder].
         #[arg(long, default_value = ".")]
@@ -220,8 +240,18 @@ impl GlobalArgs {
                 FormatArg::Github => Format::Github,
             }),
             endpoint: self.endpoint.clone(),
-            api: self.api.as_deref().map(config::parse_api).transpose().map_err(|e| usage("--api", e))?,
-            area: self.area.as_deref().map(config::parse_area).transpose().map_err(|e| usage("--area", e))?,
+            api: self
+                .api
+                .as_deref()
+                .map(config::parse_api)
+                .transpose()
+                .map_err(|e| usage("--api", e))?,
+            area: self
+                .area
+                .as_deref()
+                .map(config::parse_area)
+                .transpose()
+                .map_err(|e| usage("--area", e))?,
             per_day: self.per_day,
             sitemap: self.sitemap.clone(),
             dir: self.dir.clone(),
@@ -261,7 +291,8 @@ pub fn init_logging(quiet: bool, verbose: u8) {
         (false, _) => log::LevelFilter::Debug,
     };
     let mut b = env_logger::Builder::new();
-    b.filter_level(log::LevelFilter::Warn).filter_module("prewarm", level);
+    b.filter_level(log::LevelFilter::Warn)
+        .filter_module("prewarm", level);
     if let Ok(spec) = std::env::var("RUST_LOG") {
         b.parse_filters(&spec);
     }

@@ -18,7 +18,9 @@ impl Clock {
     /// The real clock.
     #[must_use]
     pub fn system() -> Self {
-        Self { now: OffsetDateTime::now_utc() }
+        Self {
+            now: OffsetDateTime::now_utc(),
+        }
     }
 
     /// A fixed clock (tests).
@@ -50,7 +52,11 @@ impl Clock {
         }
         OffsetDateTime::parse(v, &Rfc3339)
             .map(|t| Self::fixed(t.to_offset(UtcOffset::UTC)))
-            .map_err(|_| Error::Usage(format!("PREWARM_NOW={v}: expected Unix seconds or an RFC 3339 date-time")))
+            .map_err(|_| {
+                Error::Usage(format!(
+                    "PREWARM_NOW={v}: expected Unix seconds or an RFC 3339 date-time"
+                ))
+            })
     }
 
     /// Now, in UTC.
@@ -75,15 +81,24 @@ impl Clock {
     #[must_use]
     pub fn cdn_day(&self, offset: UtcOffset) -> String {
         let local = self.now.to_offset(offset);
-        format!("{:04}-{:02}-{:02}", local.year(), u8::from(local.month()), local.day())
+        format!(
+            "{:04}-{:02}-{:02}",
+            local.year(),
+            u8::from(local.month()),
+            local.day()
+        )
     }
 }
 
 /// Formats a time as RFC 3339 in UTC with seconds precision (`2024-01-02T03:04:05Z`).
 #[must_use]
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+    let t = t
+        .to_offset(UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t);
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
 /// Parses a `±hh:mm` offset (or `Z`).
@@ -127,7 +142,10 @@ mod tests {
     #[test]
     fn parses_unix_and_rfc3339() {
         assert_eq!(Clock::parse("0").unwrap().rfc3339(), "1970-01-01T00:00:00Z");
-        assert_eq!(Clock::parse("2024-03-01T08:00:00+08:00").unwrap().rfc3339(), "2024-03-01T00:00:00Z");
+        assert_eq!(
+            Clock::parse("2024-03-01T08:00:00+08:00").unwrap().rfc3339(),
+            "2024-03-01T00:00:00Z"
+        );
         assert!(Clock::parse("yesterday").is_err());
     }
 

@@ -320,7 +320,11 @@ pub mod defaults {
     /// See [`SECRET_ID_ENV`].
     pub const SECRET_KEY_ENV: &str = "TENCENTCLOUD_SECRET_KEY";
     /// Token env vars, in order of preference (tccli, terraform, third-party).
-    pub const TOKEN_ENVS: [&str; 3] = ["TENCENTCLOUD_TOKEN", "TENCENTCLOUD_SECURITY_TOKEN", "TENCENTCLOUD_SESSION_TOKEN"];
+    pub const TOKEN_ENVS: [&str; 3] = [
+        "TENCENTCLOUD_TOKEN",
+        "TENCENTCLOUD_SECURITY_TOKEN",
+        "TENCENTCLOUD_SESSION_TOKEN",
+    ];
     /// Attempts per batch.
     pub const MAX_ATTEMPTS: u32 = 4;
     /// Whole-request timeout.
@@ -398,7 +402,10 @@ impl Settings {
                 max_fetch_bytes: defaults::MAX_FETCH_BYTES,
             },
             format: Format::Text,
-            run: RunOptions { wait_timeout: defaults::WAIT_TIMEOUT, ..RunOptions::default() },
+            run: RunOptions {
+                wait_timeout: defaults::WAIT_TIMEOUT,
+                ..RunOptions::default()
+            },
         }
     }
 }
@@ -568,13 +575,19 @@ pub fn resolve(config: Option<&Path>, cwd: &Path, overrides: Overrides) -> Resul
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
             let raw = parse_raw(&text, p)?;
-            let dir = p.parent().map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
+            let dir = p
+                .parent()
+                .map_or_else(|| cwd.to_path_buf(), Path::to_path_buf);
             (raw, dir, text)
         }
         None => (RawConfig::default(), cwd.to_path_buf(), String::new()),
     };
     let file = path.clone().unwrap_or_else(|| cwd.join("prewarm.toml"));
-    let ctx = Ctx { file: &file, text: &text, base: &base_dir };
+    let ctx = Ctx {
+        file: &file,
+        text: &text,
+        base: &base_dir,
+    };
     let mut s = ctx.build(raw)?;
     s.config_path = path;
     apply_overrides(&mut s, cwd, overrides)?;
@@ -587,16 +600,29 @@ pub fn resolve(config: Option<&Path>, cwd: &Path, overrides: Overrides) -> Resul
 /// As [`resolve`].
 pub fn from_str(text: &str, file: &Path) -> Result<Settings> {
     let raw = parse_raw(text, file)?;
-    let base = file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let mut s = Ctx { file, text, base: &base }.build(raw)?;
+    let base = file
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let mut s = Ctx {
+        file,
+        text,
+        base: &base,
+    }
+    .build(raw)?;
     s.config_path = Some(file.to_path_buf());
     Ok(s)
 }
 
 fn parse_raw(text: &str, file: &Path) -> Result<RawConfig> {
     toml::from_str::<RawConfig>(text).map_err(|e| {
-        let position = e.span().map_or(Position::Unknown, |sp| line_col(text, sp.start));
-        Error::Config { file: file.to_path_buf(), position, message: e.message().trim().to_string() }
+        let position = e
+            .span()
+            .map_or(Position::Unknown, |sp| line_col(text, sp.start));
+        Error::Config {
+            file: file.to_path_buf(),
+            position,
+            message: e.message().trim().to_string(),
+        }
     })
 }
 
@@ -606,7 +632,10 @@ pub fn line_col(text: &str, offset: usize) -> Position {
     let offset = offset.min(text.len());
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.chars().count(), |i| before[i + 1..].chars().count()) + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.chars().count(), |i| before[i + 1..].chars().count())
+        + 1;
     Position::LineCol { line, col }
 }
 
@@ -628,13 +657,23 @@ impl Ctx<'_> {
     fn positive(&self, v: &Spanned<i64>, key: &str) -> Result<u64> {
         match u64::try_from(*v.get_ref()) {
             Ok(n) if n > 0 => Ok(n),
-            _ => self.err(v.span(), format!("`{key}` must be a whole number greater than 0, got {}", v.get_ref())),
+            _ => self.err(
+                v.span(),
+                format!(
+                    "`{key}` must be a whole number greater than 0, got {}",
+                    v.get_ref()
+                ),
+            ),
         }
     }
 
     fn non_negative(&self, v: &Spanned<i64>, key: &str) -> Result<u64> {
-        u64::try_from(*v.get_ref())
-            .or_else(|_| self.err(v.span(), format!("`{key}` must not be negative, got {}", v.get_ref())))
+        u64::try_from(*v.get_ref()).or_else(|_| {
+            self.err(
+                v.span(),
+                format!("`{key}` must not be negative, got {}", v.get_ref()),
+            )
+        })
     }
 
     fn duration(&self, v: &Spanned<String>, key: &str) -> Result<Duration> {
@@ -653,7 +692,8 @@ impl Ctx<'_> {
         let mut s = Settings::with_defaults(self.base.to_path_buf());
         if let Some(site) = raw.site {
             for d in site.domains.unwrap_or_default() {
-                let origin = normalise_origin(d.get_ref()).or_else(|e| self.err(d.span(), format!("`domains`: {e}")))?;
+                let origin = normalise_origin(d.get_ref())
+                    .or_else(|e| self.err(d.span(), format!("`domains`: {e}")))?;
                 if !s.domains.contains(&origin) {
                     s.domains.push(origin);
                 }
@@ -661,7 +701,8 @@ impl Ctx<'_> {
         }
         if let Some(q) = raw.quota {
             if let Some(v) = &q.per_request {
-                s.quota.per_request = usize::try_from(self.positive(v, "quota.per_request")?).unwrap_or(usize::MAX);
+                s.quota.per_request =
+                    usize::try_from(self.positive(v, "quota.per_request")?).unwrap_or(usize::MAX);
             }
             if let Some(v) = &q.per_day {
                 s.quota.per_day = self.positive(v, "quota.per_day")?;
@@ -675,10 +716,13 @@ impl Ctx<'_> {
             }
             if s.quota.reserve >= s.quota.per_day {
                 let span = q.reserve.as_ref().map_or(0..0, Spanned::span);
-                return self.err(span, format!(
-                    "`quota.reserve` ({}) leaves nothing of `quota.per_day` ({})",
-                    s.quota.reserve, s.quota.per_day
-                ));
+                return self.err(
+                    span,
+                    format!(
+                        "`quota.reserve` ({}) leaves nothing of `quota.per_day` ({})",
+                        s.quota.reserve, s.quota.per_day
+                    ),
+                );
             }
         }
         if let Some(c) = raw.cdn {
@@ -689,14 +733,19 @@ impl Ctx<'_> {
                 s.push.interval = self.duration(v, "push.interval")?;
             }
             if let Some(v) = &p.origin_bandwidth {
-                s.push.origin_bandwidth = if v.get_ref().trim().is_empty() {
-                    None
-                } else {
-                    Some(parse_bandwidth(v.get_ref()).or_else(|e| self.err(v.span(), format!("`push.origin_bandwidth`: {e}")))?)
-                };
+                s.push.origin_bandwidth =
+                    if v.get_ref().trim().is_empty() {
+                        None
+                    } else {
+                        Some(parse_bandwidth(v.get_ref()).or_else(|e| {
+                            self.err(v.span(), format!("`push.origin_bandwidth`: {e}"))
+                        })?)
+                    };
             }
             if let Some(v) = &p.max_attempts {
-                s.push.max_attempts = u32::try_from(self.positive(v, "push.max_attempts")?).unwrap_or(u32::MAX).min(20);
+                s.push.max_attempts = u32::try_from(self.positive(v, "push.max_attempts")?)
+                    .unwrap_or(u32::MAX)
+                    .min(20);
             }
             if let Some(v) = &p.timeout {
                 s.push.timeout = self.duration(v, "push.timeout")?;
@@ -721,10 +770,13 @@ impl Ctx<'_> {
         }
         if let Some(l) = raw.limits {
             if let Some(v) = &l.max_sitemap_depth {
-                s.limits.max_sitemap_depth = usize::try_from(self.positive(v, "limits.max_sitemap_depth")?).unwrap_or(usize::MAX);
+                s.limits.max_sitemap_depth =
+                    usize::try_from(self.positive(v, "limits.max_sitemap_depth")?)
+                        .unwrap_or(usize::MAX);
             }
             if let Some(v) = &l.max_url_len {
-                s.limits.max_url_len = usize::try_from(self.positive(v, "limits.max_url_len")?).unwrap_or(usize::MAX);
+                s.limits.max_url_len =
+                    usize::try_from(self.positive(v, "limits.max_url_len")?).unwrap_or(usize::MAX);
             }
             if let Some(v) = &l.max_decompressed_bytes {
                 s.limits.max_decompressed_bytes = self.bytes(v, "limits.max_decompressed_bytes")?;
@@ -737,7 +789,10 @@ impl Ctx<'_> {
             if let Err(e) = globset::Glob::new(r.glob.get_ref()) {
                 return self.err(r.glob.span(), format!("`priority.glob`: {e}"));
             }
-            s.priority_rules.push(PriorityRule { glob: r.glob.into_inner(), priority: r.priority });
+            s.priority_rules.push(PriorityRule {
+                glob: r.glob.into_inner(),
+                priority: r.priority,
+            });
         }
         for src in raw.sources {
             let span = src.span();
@@ -748,7 +803,11 @@ impl Ctx<'_> {
     }
 
     fn cdn(&self, cdn: &mut CdnSettings, c: RawCdn) -> Result<()> {
-        for (key, v) in [("secret_id", &c.secret_id), ("secret_key", &c.secret_key), ("token", &c.token)] {
+        for (key, v) in [
+            ("secret_id", &c.secret_id),
+            ("secret_key", &c.secret_key),
+            ("token", &c.token),
+        ] {
             if let Some(v) = v {
                 return self.err(v.span(), format!(
                     "`cdn.{key}` is not read from the config file: secrets live in the environment \
@@ -759,20 +818,31 @@ impl Ctx<'_> {
         }
         if let Some(p) = &c.provider {
             if p.get_ref() != "tencent" {
-                return self.err(p.span(), format!("`cdn.provider`: unknown provider {:?} (known: \"tencent\")", p.get_ref()));
+                return self.err(
+                    p.span(),
+                    format!(
+                        "`cdn.provider`: unknown provider {:?} (known: \"tencent\")",
+                        p.get_ref()
+                    ),
+                );
             }
         }
         if let Some(v) = &c.api {
-            cdn.api = parse_api(v.get_ref()).or_else(|e| self.err(v.span(), format!("`cdn.api`: {e}")))?;
+            cdn.api = parse_api(v.get_ref())
+                .or_else(|e| self.err(v.span(), format!("`cdn.api`: {e}")))?;
         }
         if let Some(v) = &c.area {
-            cdn.area = parse_area(v.get_ref()).or_else(|e| self.err(v.span(), format!("`cdn.area`: {e}")))?;
+            cdn.area = parse_area(v.get_ref())
+                .or_else(|e| self.err(v.span(), format!("`cdn.area`: {e}")))?;
         }
         cdn.endpoint = default_endpoint(cdn.api).to_string();
         if let Some(v) = &c.endpoint {
             if !v.get_ref().trim().is_empty() {
                 if url::Url::parse(v.get_ref().trim()).is_err() {
-                    return self.err(v.span(), format!("`cdn.endpoint`: not a URL: {:?}", v.get_ref()));
+                    return self.err(
+                        v.span(),
+                        format!("`cdn.endpoint`: not a URL: {:?}", v.get_ref()),
+                    );
                 }
                 cdn.endpoint = v.get_ref().trim().to_string();
             }
@@ -784,7 +854,12 @@ impl Ctx<'_> {
             cdn.method = match v.get_ref().to_ascii_uppercase().as_str() {
                 "GET" => Method::Get,
                 "POST" => Method::Post,
-                other => return self.err(v.span(), format!("`cdn.method`: expected \"POST\" or \"GET\", got {other:?}")),
+                other => {
+                    return self.err(
+                        v.span(),
+                        format!("`cdn.method`: expected \"POST\" or \"GET\", got {other:?}"),
+                    );
+                }
             };
         }
         if let Some(v) = &c.signature_method {
@@ -818,13 +893,46 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn source(&self, r: RawSource, domains: &[String], span: std::ops::Range<usize>) -> Result<SourceSpec> {
+    fn source(
+        &self,
+        r: RawSource,
+        domains: &[String],
+        span: std::ops::Range<usize>,
+    ) -> Result<SourceSpec> {
         let kind = r.kind.get_ref().as_str();
         let allowed: &[&str] = match kind {
             "sitemap" => &["path", "url", "priority"],
-            "dir" => &["root", "base_url", "include", "exclude", "pretty_urls", "hidden", "priority"],
-            "changed" => &["file", "root", "base_url", "include", "exclude", "pretty_urls", "hidden", "priority"],
-            "git" => &["repo", "range", "prefix", "root", "base_url", "include", "exclude", "pretty_urls", "hidden", "priority"],
+            "dir" => &[
+                "root",
+                "base_url",
+                "include",
+                "exclude",
+                "pretty_urls",
+                "hidden",
+                "priority",
+            ],
+            "changed" => &[
+                "file",
+                "root",
+                "base_url",
+                "include",
+                "exclude",
+                "pretty_urls",
+                "hidden",
+                "priority",
+            ],
+            "git" => &[
+                "repo",
+                "range",
+                "prefix",
+                "root",
+                "base_url",
+                "include",
+                "exclude",
+                "pretty_urls",
+                "hidden",
+                "priority",
+            ],
             other => {
                 return self.err(r.kind.span(), format!(
                     "unknown source kind {other:?} (expected \"sitemap\", \"dir\", \"changed\" or \"git\")"
@@ -846,20 +954,34 @@ impl Ctx<'_> {
             ("prefix", r.prefix.is_some()),
         ];
         if let Some((key, _)) = present.iter().find(|(k, p)| *p && !allowed.contains(k)) {
-            return self.err(span, format!("`{key}` does not apply to a {kind} source (its keys: {})", allowed.join(", ")));
+            return self.err(
+                span,
+                format!(
+                    "`{key}` does not apply to a {kind} source (its keys: {})",
+                    allowed.join(", ")
+                ),
+            );
         }
         let priority = r.priority.unwrap_or(0);
         let mapping = |root_default: Option<&str>| -> Result<Mapping> {
             let root = match (&r.root, root_default) {
                 (Some(v), _) => self.path(v.get_ref()),
                 (None, Some(d)) => self.path(d),
-                (None, None) => return self.err(span.clone(), format!("a {kind} source needs `root`")),
+                (None, None) => {
+                    return self.err(span.clone(), format!("a {kind} source needs `root`"));
+                }
             };
             let base_url = match &r.base_url {
-                Some(v) => normalise_base_url(v.get_ref()).or_else(|e| self.err(v.span(), format!("`base_url`: {e}")))?,
+                Some(v) => normalise_base_url(v.get_ref())
+                    .or_else(|e| self.err(v.span(), format!("`base_url`: {e}")))?,
                 None => match domains.first() {
                     Some(d) => format!("{d}/"),
-                    None => return self.err(span.clone(), format!("a {kind} source needs `base_url` (or set `site.domains`)")),
+                    None => {
+                        return self.err(
+                            span.clone(),
+                            format!("a {kind} source needs `base_url` (or set `site.domains`)"),
+                        );
+                    }
                 },
             };
             Ok(Mapping {
@@ -885,20 +1007,33 @@ impl Ctx<'_> {
                     (Some(p), None) => Location::Path(self.path(p.get_ref())),
                     (None, Some(u)) => {
                         let v = u.get_ref().trim();
-                        if !(v.starts_with("http://") || v.starts_with("https://")) || url::Url::parse(v).is_err() {
-                            return self.err(u.span(), format!("`url`: expected an http(s) URL, got {v:?}"));
+                        if !(v.starts_with("http://") || v.starts_with("https://"))
+                            || url::Url::parse(v).is_err()
+                        {
+                            return self.err(
+                                u.span(),
+                                format!("`url`: expected an http(s) URL, got {v:?}"),
+                            );
                         }
                         Location::Url(v.to_string())
                     }
-                    (Some(_), Some(u)) => return self.err(u.span(), "a sitemap source takes `path` or `url`, not both"),
-                    (None, None) => return self.err(span, "a sitemap source needs `path` or `url`"),
+                    (Some(_), Some(u)) => {
+                        return self
+                            .err(u.span(), "a sitemap source takes `path` or `url`, not both");
+                    }
+                    (None, None) => {
+                        return self.err(span, "a sitemap source needs `path` or `url`");
+                    }
                 };
                 SourceSpec::Sitemap { location, priority }
             }
             "dir" => {
                 let m = mapping(None)?;
                 check_globs(&m)?;
-                SourceSpec::Dir { mapping: m, priority }
+                SourceSpec::Dir {
+                    mapping: m,
+                    priority,
+                }
             }
             "changed" => {
                 let m = mapping(None)?;
@@ -906,23 +1041,45 @@ impl Ctx<'_> {
                 let file = match &r.file {
                     Some(f) if f.get_ref() == "-" => None,
                     Some(f) => Some(self.path(f.get_ref())),
-                    None => return self.err(span, "a changed source needs `file` (a path, or \"-\" for stdin)"),
+                    None => {
+                        return self.err(
+                            span,
+                            "a changed source needs `file` (a path, or \"-\" for stdin)",
+                        );
+                    }
                 };
-                SourceSpec::Changed { file, mapping: m, priority }
+                SourceSpec::Changed {
+                    file,
+                    mapping: m,
+                    priority,
+                }
             }
             _ => {
                 let Some(range) = &r.range else {
                     return self.err(span, "a git source needs `range` (\"OLD..NEW\")");
                 };
-                let prefix = r.prefix.as_ref().map(|p| PathBuf::from(p.get_ref())).unwrap_or_default();
-                let repo = r.repo.as_ref().map_or_else(|| self.base.to_path_buf(), |p| self.path(p.get_ref()));
+                let prefix = r
+                    .prefix
+                    .as_ref()
+                    .map(|p| PathBuf::from(p.get_ref()))
+                    .unwrap_or_default();
+                let repo = r
+                    .repo
+                    .as_ref()
+                    .map_or_else(|| self.base.to_path_buf(), |p| self.path(p.get_ref()));
                 let root_default = repo.join(&prefix);
                 let mut m = mapping(root_default.to_str())?;
                 if r.root.is_none() {
                     m.root = root_default;
                 }
                 check_globs(&m)?;
-                SourceSpec::Git { repo, range: range.get_ref().clone(), prefix, mapping: m, priority }
+                SourceSpec::Git {
+                    repo,
+                    range: range.get_ref().clone(),
+                    prefix,
+                    mapping: m,
+                    priority,
+                }
             }
         })
     }
@@ -942,7 +1099,9 @@ fn apply_overrides(s: &mut Settings, cwd: &Path, o: Overrides) -> Result<()> {
         s.cdn.area = a;
     }
     if let Some(e) = o.endpoint.clone().filter(|e| !e.trim().is_empty()) {
-        url::Url::parse(e.trim()).map_err(|_| Error::Usage(format!("--endpoint / PREWARM_ENDPOINT: not a URL: {e:?}")))?;
+        url::Url::parse(e.trim()).map_err(|_| {
+            Error::Usage(format!("--endpoint / PREWARM_ENDPOINT: not a URL: {e:?}"))
+        })?;
         s.cdn.endpoint = e.trim().to_string();
     }
     if let Some(n) = o.per_day {
@@ -952,33 +1111,53 @@ fn apply_overrides(s: &mut Settings, cwd: &Path, o: Overrides) -> Result<()> {
         s.quota.per_day = n;
     }
     s.format = o.format.unwrap_or_else(|| {
-        if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") { Format::Github } else { Format::Text }
+        if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+            Format::Github
+        } else {
+            Format::Text
+        }
     });
     // --sitemap / --dir / --changed / --git-diff replace the configured sources for this run.
-    let replacing = o.sitemap.is_some() || o.dir.is_some() || o.changed.is_some() || o.git_diff.is_some();
+    let replacing =
+        o.sitemap.is_some() || o.dir.is_some() || o.changed.is_some() || o.git_diff.is_some();
     if replacing {
         let base_url = match &o.base_url {
-            Some(b) => Some(normalise_base_url(b).map_err(|e| Error::Usage(format!("--base-url: {e}")))?),
+            Some(b) => {
+                Some(normalise_base_url(b).map_err(|e| Error::Usage(format!("--base-url: {e}")))?)
+            }
             None => s
                 .sources
                 .iter()
                 .find_map(|src| match src {
-                    SourceSpec::Dir { mapping, .. } | SourceSpec::Changed { mapping, .. } | SourceSpec::Git { mapping, .. } => {
-                        Some(mapping.base_url.clone())
-                    }
+                    SourceSpec::Dir { mapping, .. }
+                    | SourceSpec::Changed { mapping, .. }
+                    | SourceSpec::Git { mapping, .. } => Some(mapping.base_url.clone()),
                     SourceSpec::Sitemap { .. } => None,
                 })
                 .or_else(|| s.domains.first().map(|d| format!("{d}/"))),
         };
         let configured_root = s.sources.iter().find_map(|src| match src {
-            SourceSpec::Dir { mapping, .. } | SourceSpec::Changed { mapping, .. } => Some(mapping.root.clone()),
+            SourceSpec::Dir { mapping, .. } | SourceSpec::Changed { mapping, .. } => {
+                Some(mapping.root.clone())
+            }
             _ => None,
         });
         let need_base = || {
-            base_url.clone().ok_or_else(|| Error::Usage("--dir, --changed and --git-diff need --base-url (or site.domains)".into()))
+            base_url.clone().ok_or_else(|| {
+                Error::Usage(
+                    "--dir, --changed and --git-diff need --base-url (or site.domains)".into(),
+                )
+            })
         };
         let mapping = |root: PathBuf| -> Result<Mapping> {
-            Ok(Mapping { root, base_url: need_base()?, include: vec![], exclude: vec![], pretty_urls: true, hidden: false })
+            Ok(Mapping {
+                root,
+                base_url: need_base()?,
+                include: vec![],
+                exclude: vec![],
+                pretty_urls: true,
+                hidden: false,
+            })
         };
         let mut sources = Vec::new();
         if let Some(sm) = o.sitemap.clone() {
@@ -987,24 +1166,49 @@ fn apply_overrides(s: &mut Settings, cwd: &Path, o: Overrides) -> Result<()> {
             } else {
                 Location::Path(cwd.join(sm))
             };
-            sources.push(SourceSpec::Sitemap { location, priority: 0 });
+            sources.push(SourceSpec::Sitemap {
+                location,
+                priority: 0,
+            });
         }
-        if let Some(d) = o.dir.clone() {
-            sources.push(SourceSpec::Dir { mapping: mapping(cwd.join(d))?, priority: 0 });
+        // With --changed, --dir only names the root the listed paths are relative to.
+        if let (Some(d), None) = (o.dir.clone(), &o.changed) {
+            sources.push(SourceSpec::Dir {
+                mapping: mapping(cwd.join(d))?,
+                priority: 0,
+            });
         }
         if let Some(c) = o.changed.clone() {
             let root = o.dir_root_for_changed(cwd, configured_root.clone());
             let file = if c == "-" { None } else { Some(cwd.join(c)) };
-            sources.push(SourceSpec::Changed { file, mapping: mapping(root)?, priority: 0 });
+            sources.push(SourceSpec::Changed {
+                file,
+                mapping: mapping(root)?,
+                priority: 0,
+            });
         }
         if let Some(range) = o.git_diff.clone() {
             if !range.contains("..") {
-                return Err(Error::Usage(format!("--git-diff expects OLD..NEW, got {range:?}")));
+                return Err(Error::Usage(format!(
+                    "--git-diff expects OLD..NEW, got {range:?}"
+                )));
             }
-            let repo = o.repo.clone().map_or_else(|| s.base_dir.clone(), |r| cwd.join(r));
+            let repo = o
+                .repo
+                .clone()
+                .map_or_else(|| s.base_dir.clone(), |r| cwd.join(r));
             let root = configured_root.clone().unwrap_or_else(|| repo.clone());
-            let prefix = root.strip_prefix(&repo).map(Path::to_path_buf).unwrap_or_default();
-            sources.push(SourceSpec::Git { repo, range, prefix, mapping: mapping(root)?, priority: 0 });
+            let prefix = root
+                .strip_prefix(&repo)
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            sources.push(SourceSpec::Git {
+                repo,
+                range,
+                prefix,
+                mapping: mapping(root)?,
+                priority: 0,
+            });
         }
         s.sources = sources;
     }
@@ -1012,10 +1216,13 @@ fn apply_overrides(s: &mut Settings, cwd: &Path, o: Overrides) -> Result<()> {
         // No [site] domains: admit the origins the sources are configured for.
         for src in &s.sources {
             let origin = match src {
-                SourceSpec::Dir { mapping, .. } | SourceSpec::Changed { mapping, .. } | SourceSpec::Git { mapping, .. } => {
-                    normalise_origin(&mapping.base_url).ok()
-                }
-                SourceSpec::Sitemap { location: Location::Url(u), .. } => normalise_origin(u).ok(),
+                SourceSpec::Dir { mapping, .. }
+                | SourceSpec::Changed { mapping, .. }
+                | SourceSpec::Git { mapping, .. } => normalise_origin(&mapping.base_url).ok(),
+                SourceSpec::Sitemap {
+                    location: Location::Url(u),
+                    ..
+                } => normalise_origin(u).ok(),
                 SourceSpec::Sitemap { .. } => None,
             };
             if let Some(o) = origin.filter(|o| !s.domains.contains(o)) {
@@ -1029,7 +1236,11 @@ fn apply_overrides(s: &mut Settings, cwd: &Path, o: Overrides) -> Result<()> {
 
 impl Overrides {
     fn dir_root_for_changed(&self, cwd: &Path, configured: Option<PathBuf>) -> PathBuf {
-        self.dir.as_ref().map(|d| cwd.join(d)).or(configured).unwrap_or_else(|| cwd.to_path_buf())
+        self.dir
+            .as_ref()
+            .map(|d| cwd.join(d))
+            .or(configured)
+            .unwrap_or_else(|| cwd.to_path_buf())
     }
 }
 
@@ -1050,7 +1261,9 @@ pub fn parse_api(v: &str) -> std::result::Result<Api, String> {
     match v.trim().to_ascii_lowercase().as_str() {
         "v3" | "3" => Ok(Api::V3),
         "v2" | "2" => Ok(Api::V2),
-        other => Err(format!("expected \"v3\" (PushUrlsCache) or \"v2\" (CdnOverseaPushser), got {other:?}")),
+        other => Err(format!(
+            "expected \"v3\" (PushUrlsCache) or \"v2\" (CdnOverseaPushser), got {other:?}"
+        )),
     }
 }
 
@@ -1063,13 +1276,17 @@ pub fn parse_area(v: &str) -> std::result::Result<Area, String> {
         "mainland" => Ok(Area::Mainland),
         "overseas" => Ok(Area::Overseas),
         "global" => Ok(Area::Global),
-        other => Err(format!("expected \"mainland\", \"overseas\" or \"global\", got {other:?}")),
+        other => Err(format!(
+            "expected \"mainland\", \"overseas\" or \"global\", got {other:?}"
+        )),
     }
 }
 
 fn is_env_name(v: &str) -> bool {
     let mut chars = v.chars();
-    chars.next().is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
@@ -1080,10 +1297,14 @@ fn is_env_name(v: &str) -> bool {
 pub fn normalise_origin(v: &str) -> std::result::Result<String, String> {
     let u = url::Url::parse(v.trim()).map_err(|e| format!("{v:?} is not a URL ({e})"))?;
     if !matches!(u.scheme(), "http" | "https") {
-        return Err(format!("{v:?}: only http:// and https:// origins can be warmed"));
+        return Err(format!(
+            "{v:?}: only http:// and https:// origins can be warmed"
+        ));
     }
     if u.host_str().is_none() || !u.username().is_empty() || u.password().is_some() {
-        return Err(format!("{v:?}: expected an origin like \"https://www.example.com\""));
+        return Err(format!(
+            "{v:?}: expected an origin like \"https://www.example.com\""
+        ));
     }
     Ok(u.origin().ascii_serialization())
 }
@@ -1091,7 +1312,9 @@ pub fn normalise_origin(v: &str) -> std::result::Result<String, String> {
 fn normalise_base_url(v: &str) -> std::result::Result<String, String> {
     let mut u = url::Url::parse(v.trim()).map_err(|e| format!("{v:?} is not a URL ({e})"))?;
     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
-        return Err(format!("{v:?}: expected an http(s) URL like \"https://www.example.com/\""));
+        return Err(format!(
+            "{v:?}: expected an http(s) URL like \"https://www.example.com/\""
+        ));
     }
     u.set_query(None);
     u.set_fragment(None);
@@ -1108,15 +1331,23 @@ fn normalise_base_url(v: &str) -> std::result::Result<String, String> {
 /// Any other form.
 pub fn parse_duration(v: &str) -> std::result::Result<Duration, String> {
     let t = v.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("expected a duration like \"30s\" or \"500ms\", got {v:?}"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("expected a duration like \"30s\" or \"500ms\", got {v:?}"))?;
     let secs = match unit.trim() {
         "" | "s" => n,
         "ms" => n / 1000.0,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("expected a duration like \"30s\" or \"500ms\", got {v:?}")),
+        _ => {
+            return Err(format!(
+                "expected a duration like \"30s\" or \"500ms\", got {v:?}"
+            ));
+        }
     };
     Duration::try_from_secs_f64(secs).map_err(|_| format!("duration out of range: {v:?}"))
 }
@@ -1127,9 +1358,13 @@ pub fn parse_duration(v: &str) -> std::result::Result<Duration, String> {
 /// Any other form.
 pub fn parse_bytes(v: &str) -> std::result::Result<u64, String> {
     let t = v.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("expected a size like \"256MiB\", got {v:?}"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("expected a size like \"256MiB\", got {v:?}"))?;
     let mult: f64 = match unit.trim() {
         "" | "B" => 1.0,
         "KB" | "kB" => 1e3,
@@ -1138,11 +1373,19 @@ pub fn parse_bytes(v: &str) -> std::result::Result<u64, String> {
         "KiB" => 1024.0,
         "MiB" => 1024.0 * 1024.0,
         "GiB" => 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("expected a size like \"256MiB\" or \"10MB\", got {v:?}")),
+        _ => {
+            return Err(format!(
+                "expected a size like \"256MiB\" or \"10MB\", got {v:?}"
+            ));
+        }
     };
     let bytes = n * mult;
     if bytes.is_finite() && bytes >= 1.0 && bytes < 1.8e19 {
-        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "range checked above")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "range checked above"
+        )]
         Ok(bytes as u64)
     } else {
         Err(format!("size out of range: {v:?}"))
@@ -1157,12 +1400,20 @@ pub fn parse_bandwidth(v: &str) -> std::result::Result<u64, String> {
     let t = v.trim();
     let bad = || format!("expected a bandwidth like \"50MB/s\" or \"100Mbit/s\", got {v:?}");
     let per_s = t.strip_suffix("/s").ok_or_else(bad)?;
-    for (suffix, mult) in [("Gbit", 1e9 / 8.0), ("Mbit", 1e6 / 8.0), ("Kbit", 1e3 / 8.0)] {
+    for (suffix, mult) in [
+        ("Gbit", 1e9 / 8.0),
+        ("Mbit", 1e6 / 8.0),
+        ("Kbit", 1e3 / 8.0),
+    ] {
         if let Some(num) = per_s.strip_suffix(suffix) {
             let n: f64 = num.trim().parse().map_err(|_| bad())?;
             let b = n * mult;
             if b.is_finite() && b >= 1.0 {
-                #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "positive, finite")]
+                #[expect(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    reason = "positive, finite"
+                )]
                 return Ok(b as u64);
             }
             return Err(bad());
@@ -1267,9 +1518,15 @@ exclude = ["**/*.map"]
 /// The file exists, or can't be written.
 pub fn init(path: &Path) -> Result<String> {
     if path.exists() {
-        return Err(Error::Usage(format!("{} already exists; not overwriting it", path.display())));
+        return Err(Error::Usage(format!(
+            "{} already exists; not overwriting it",
+            path.display()
+        )));
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let root = BUILD_DIRS.iter().copied().find(|d| dir.join(d).is_dir());
     let text = starter(root);
     let mut f = std::fs::OpenOptions::new()
@@ -1290,7 +1547,10 @@ mod tests {
     }
 
     fn err(text: &str) -> String {
-        parse(text).map(|_| ()).expect_err("should fail").to_string()
+        parse(text)
+            .map(|_| ())
+            .expect_err("should fail")
+            .to_string()
     }
 
     #[test]
@@ -1309,7 +1569,10 @@ mod tests {
     #[test]
     fn unknown_key_names_key_and_line() {
         let e = err("[site]\ndomains = [\"https://a.example\"]\n\n[quota]\nper_dya = 5\n");
-        assert!(e.starts_with("/site/prewarm.toml:5:1: unknown field `per_dya`"), "{e}");
+        assert!(
+            e.starts_with("/site/prewarm.toml:5:1: unknown field `per_dya`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1322,9 +1585,15 @@ mod tests {
     #[test]
     fn zero_and_negative_quota() {
         let e = err("[quota]\nper_day = 0\n");
-        assert_eq!(e, "/site/prewarm.toml:2:11: `quota.per_day` must be a whole number greater than 0, got 0");
+        assert_eq!(
+            e,
+            "/site/prewarm.toml:2:11: `quota.per_day` must be a whole number greater than 0, got 0"
+        );
         let e = err("[quota]\nper_request = -3\n");
-        assert!(e.contains("`quota.per_request` must be a whole number greater than 0, got -3"), "{e}");
+        assert!(
+            e.contains("`quota.per_request` must be a whole number greater than 0, got -3"),
+            "{e}"
+        );
         let e = err("[quota]\nreserve = -1\n");
         assert!(e.contains("must not be negative"), "{e}");
         let e = err("[quota]\nper_day = 10\nreserve = 10\n");
@@ -1334,7 +1603,12 @@ mod tests {
     #[test]
     fn secrets_in_the_file_are_refused() {
         let e = err("[cdn]\nsecret_key = \"Gu5t9xGARNpq86cd98joQYCN3EXAMPLE\"\n");
-        assert!(e.starts_with("/site/prewarm.toml:2:14: `cdn.secret_key` is not read from the config file"), "{e}");
+        assert!(
+            e.starts_with(
+                "/site/prewarm.toml:2:14: `cdn.secret_key` is not read from the config file"
+            ),
+            "{e}"
+        );
         assert!(e.contains("TENCENTCLOUD_SECRET_KEY"));
         assert!(!e.contains("Gu5t9x"), "the value must not be echoed: {e}");
         let e = err("[cdn]\nsecret_key_env = \"Gu5t9xGARNpq86cd98joQYCN3EXAMPLE\"\n");
@@ -1358,16 +1632,31 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(s.sources[1], SourceSpec::Sitemap { location: Location::Path("/site/public/sitemap.xml".into()), priority: 0 });
-        assert!(matches!(&s.sources[2], SourceSpec::Changed { file: None, .. }));
+        assert_eq!(
+            s.sources[1],
+            SourceSpec::Sitemap {
+                location: Location::Path("/site/public/sitemap.xml".into()),
+                priority: 0
+            }
+        );
+        assert!(matches!(
+            &s.sources[2],
+            SourceSpec::Changed { file: None, .. }
+        ));
     }
 
     #[test]
     fn source_kind_and_keys_are_checked() {
         let e = err("[[source]]\nkind = \"ftp\"\n");
-        assert!(e.starts_with("/site/prewarm.toml:2:8: unknown source kind \"ftp\""), "{e}");
+        assert!(
+            e.starts_with("/site/prewarm.toml:2:8: unknown source kind \"ftp\""),
+            "{e}"
+        );
         let e = err("[[source]]\nkind = \"sitemap\"\npath = \"a.xml\"\nroot = \"public\"\n");
-        assert!(e.contains("`root` does not apply to a sitemap source"), "{e}");
+        assert!(
+            e.contains("`root` does not apply to a sitemap source"),
+            "{e}"
+        );
         let e = err("[[source]]\nkind = \"dir\"\nroot = \"public\"\n");
         assert!(e.contains("needs `base_url`"), "{e}");
         let e = err("[[source]]\nkind = \"sitemap\"\nurl = \"ftp://x/y.xml\"\n");
@@ -1386,7 +1675,10 @@ mod tests {
         assert_eq!(parse_bandwidth("100Mbit/s").unwrap(), 12_500_000);
         assert!(parse_bandwidth("50MB").is_err());
         let e = err("[push]\ninterval = \"often\"\n");
-        assert!(e.starts_with("/site/prewarm.toml:2:12: `push.interval`"), "{e}");
+        assert!(
+            e.starts_with("/site/prewarm.toml:2:12: `push.interval`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1397,7 +1689,10 @@ mod tests {
         let uncommented: String = text
             .lines()
             .map(|l| match l.strip_prefix("# ") {
-                Some(rest) if rest.starts_with('[') || rest.split_once(" = ").is_some_and(|(k, _)| is_key(k)) => {
+                Some(rest)
+                    if rest.starts_with('[')
+                        || rest.split_once(" = ").is_some_and(|(k, _)| is_key(k)) =>
+                {
                     rest.find("  #").map_or(rest, |i| &rest[..i]).to_string()
                 }
                 _ => l.to_string(),
@@ -1405,8 +1700,17 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         let s = parse(&uncommented).unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
-        assert_eq!(s.cdn.headers, vec![("X-Prewarm".to_string(), "1".to_string())]);
-        assert_eq!(s.priority_rules, vec![PriorityRule { glob: "/blog/**".into(), priority: 10 }]);
+        assert_eq!(
+            s.cdn.headers,
+            vec![("X-Prewarm".to_string(), "1".to_string())]
+        );
+        assert_eq!(
+            s.priority_rules,
+            vec![PriorityRule {
+                glob: "/blog/**".into(),
+                priority: 10
+            }]
+        );
         assert_eq!(s.sources.len(), 3);
     }
 
@@ -1443,6 +1747,8 @@ mod tests {
         assert_eq!(s.quota.per_day, 7);
         assert_eq!(s.cdn.endpoint, defaults::ENDPOINT_V2);
         assert_eq!(s.sources.len(), 1);
-        assert!(matches!(&s.sources[0], SourceSpec::Dir { mapping, .. } if mapping.base_url == "https://www.example.com/"));
+        assert!(
+            matches!(&s.sources[0], SourceSpec::Dir { mapping, .. } if mapping.base_url == "https://www.example.com/")
+        );
     }
 }

@@ -37,11 +37,19 @@ pub enum Error {
 
     /// The config file is unusable; `file:line:col: message`.
     #[error("{}{}: {message}", file.display(), position)]
-    Config { file: PathBuf, position: Position, message: String },
+    Config {
+        file: PathBuf,
+        position: Position,
+        message: String,
+    },
 
     /// An input (sitemap, changed list, manifest, …) is malformed; `source:line:col: message`.
     #[error("{source_name}{position}: {message}")]
-    Input { source_name: String, position: Position, message: String },
+    Input {
+        source_name: String,
+        position: Position,
+        message: String,
+    },
 
     /// A file or folder could not be read or written.
     #[error("{}: {source}", path.display())]
@@ -79,7 +87,10 @@ pub enum Error {
 impl Error {
     /// Shorthand for an [`Error::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// The process exit code for this error (DESIGN.md "Exit codes").

@@ -14,7 +14,9 @@ use crate::config::{Format, Location, Settings, SourceSpec};
 use crate::diff::{self, DiffOptions};
 use crate::error::ExitCode;
 use crate::plan::{self, Plan, PlanLimits, PlannedUrl};
-use crate::push::{self, Provider, PushOptions, PushSink, Rejected, RemoteQuota, Stop, Task, TaskState};
+use crate::push::{
+    self, Provider, PushOptions, PushSink, Rejected, RemoteQuota, Stop, Task, TaskState,
+};
 use crate::report::{self, QuotaReport, Report, UrlOutcome};
 use crate::signal::Signals;
 use crate::sources::{self, Collected};
@@ -36,7 +38,10 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
         Some(Command::Init { path }) => {
             let path = cwd.join(path);
             crate::config::init(&path)?;
-            eprintln!("wrote {}: set site.domains and the sources, then try `prewarm --dry-run`", path.display());
+            eprintln!(
+                "wrote {}: set site.domains and the sources, then try `prewarm --dry-run`",
+                path.display()
+            );
             return Ok(ExitCode::Ok);
         }
         Some(Command::FakeCdn(args)) => {
@@ -44,7 +49,11 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::Ok);
         }
         Some(Command::Hook(HookCommand::Install { repo, branch })) => {
-            let path = crate::hook::install(&cwd.join(repo), branch, global.config.as_deref().map(|c| cwd.join(c)).as_deref())?;
+            let path = crate::hook::install(
+                &cwd.join(repo),
+                branch,
+                global.config.as_deref().map(|c| cwd.join(c)).as_deref(),
+            )?;
             eprintln!("installed {}", path.display());
             return Ok(ExitCode::Ok);
         }
@@ -54,8 +63,11 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
     let mut settings = match crate::config::resolve(global.config.as_deref(), &cwd, overrides) {
         Ok(s) => s,
         Err(e) => {
-            let github = global.format.is_some_and(|f| f == crate::cli::FormatArg::Github)
-                || (global.format.is_none() && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"));
+            let github = global
+                .format
+                .is_some_and(|f| f == crate::cli::FormatArg::Github)
+                || (global.format.is_none()
+                    && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"));
             if github {
                 print!("{}", report::github_error(&e));
             }
@@ -74,13 +86,23 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
                 None => return Ok(ExitCode::Ok),
             }
         }
-        None | Some(Command::Run) => run(&settings, if settings.run.dry_run { Mode::DryRun } else { Mode::Push }),
+        None | Some(Command::Run) => run(
+            &settings,
+            if settings.run.dry_run {
+                Mode::DryRun
+            } else {
+                Mode::Push
+            },
+        ),
         Some(Command::Urls) => run(&settings, Mode::Urls),
         Some(Command::Baseline) => run(&settings, Mode::Baseline),
         Some(Command::Status { tasks }) => status(&settings, *tasks),
-        Some(Command::Completions { .. } | Command::Init { .. } | Command::FakeCdn(_) | Command::Hook(HookCommand::Install { .. })) => {
-            Ok(ExitCode::Ok)
-        }
+        Some(
+            Command::Completions { .. }
+            | Command::Init { .. }
+            | Command::FakeCdn(_)
+            | Command::Hook(HookCommand::Install { .. }),
+        ) => Ok(ExitCode::Ok),
     };
     if let (Err(e), Format::Github) = (&result, format) {
         print!("{}", report::github_error(e));
@@ -103,7 +125,10 @@ pub enum Mode {
 
 /// True when every source lists the whole site (so what is absent is gone).
 fn complete_listing(settings: &Settings) -> bool {
-    settings.sources.iter().all(|s| matches!(s, SourceSpec::Dir { .. } | SourceSpec::Sitemap { .. }))
+    settings
+        .sources
+        .iter()
+        .all(|s| matches!(s, SourceSpec::Dir { .. } | SourceSpec::Sitemap { .. }))
 }
 
 fn provider_label(settings: &Settings) -> String {
@@ -116,7 +141,11 @@ fn provider_label(settings: &Settings) -> String {
 /// Config, input, credentials or state errors (exit 2), before anything is pushed.
 pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     let clock = Clock::from_env()?;
-    let signals = if mode == Mode::Push { Signals::install() } else { Signals::none() };
+    let signals = if mode == Mode::Push {
+        Signals::install()
+    } else {
+        Signals::none()
+    };
     let pushing = mode == Mode::Push;
 
     // Credentials first: a missing variable fails in a second, not after reading a million URLs.
@@ -136,11 +165,15 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         ));
     }
     if settings.domains.is_empty() {
-        return Err(Error::Usage("no site.domains configured: prewarm pushes only URLs of the origins listed there".into()));
+        return Err(Error::Usage(
+            "no site.domains configured: prewarm pushes only URLs of the origins listed there"
+                .into(),
+        ));
     }
     let collected = sources::collect(settings)?;
     if let Some(path) = &settings.run.write_manifest {
-        crate::manifest::Manifest::from_assets(&collected.assets, &clock.rfc3339()).write_path(path)?;
+        crate::manifest::Manifest::from_assets(&collected.assets, &clock.rfc3339())
+            .write_path(path)?;
     }
 
     // State: locked for runs that write it, read-only otherwise.
@@ -160,7 +193,14 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     report.skipped = collected.skipped;
 
     if mode == Mode::Baseline {
-        return baseline(settings, collected, &mut state, store.as_mut(), &clock, &mut report);
+        return baseline(
+            settings,
+            collected,
+            &mut state,
+            store.as_mut(),
+            &clock,
+            &mut report,
+        );
     }
 
     let complete = complete_listing(settings);
@@ -178,14 +218,21 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         baseline,
         &backlog,
         &collected.removed_urls,
-        DiffOptions { all: settings.run.all, complete },
+        DiffOptions {
+            all: settings.run.all,
+            complete,
+        },
     );
     report.skipped.unchanged += changes.unchanged;
 
     // Budget: the local ledger, capped by what the API says is left (v3), when it can tell.
     let day = clock.cdn_day(settings.quota.day_utc_offset);
     let used = state.used_on(&day);
-    let local_left = settings.quota.per_day.saturating_sub(settings.quota.reserve).saturating_sub(used);
+    let local_left = settings
+        .quota
+        .per_day
+        .saturating_sub(settings.quota.reserve)
+        .saturating_sub(used);
     let mut per_request = settings.quota.per_request;
     let mut remote: Option<RemoteQuota> = None;
     if let Some(p) = provider.as_mut() {
@@ -193,7 +240,9 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         match p.remaining_quota() {
             Ok(q) => remote = q,
             Err(e) => {
-                let w = format!("could not read the account's quota ({e}); planning with the local ledger");
+                let w = format!(
+                    "could not read the account's quota ({e}); planning with the local ledger"
+                );
                 log::warn!("{w}");
                 report.warnings.push(w);
             }
@@ -202,11 +251,28 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     let mut budget = local_left;
     if let Some(q) = &remote {
         budget = budget.min(q.available);
-        per_request = per_request.min(usize::try_from(q.batch).unwrap_or(usize::MAX)).max(1);
+        per_request = per_request
+            .min(usize::try_from(q.batch).unwrap_or(usize::MAX))
+            .max(1);
     }
-    let plan = plan::plan(changes.planned, PlanLimits { per_request, budget, max_urls: settings.run.max_urls });
-    report.urls = plan.batches.iter().flat_map(|b| b.urls.iter().map(|u| u.url().to_string())).collect();
-    report.batches = plan.batches.iter().map(|b| b.urls.iter().map(|u| u.url().to_string()).collect()).collect();
+    let plan = plan::plan(
+        changes.planned,
+        PlanLimits {
+            per_request,
+            budget,
+            max_urls: settings.run.max_urls,
+        },
+    );
+    report.urls = plan
+        .batches
+        .iter()
+        .flat_map(|b| b.urls.iter().map(|u| u.url().to_string()))
+        .collect();
+    report.batches = plan
+        .batches
+        .iter()
+        .map(|b| b.urls.iter().map(|u| u.url().to_string()).collect())
+        .collect();
     report.quota = QuotaReport {
         per_day: settings.quota.per_day,
         used_today: used,
@@ -220,7 +286,10 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         // Dry run or `urls`: print and stop; nothing written but the manifest the user asked for.
         report.deferred = plan.deferred.iter().map(|u| u.url().to_string()).collect();
         if !report.deferred.is_empty() {
-            report.warnings.push(format!("{} URLs would be deferred by the daily quota", report.deferred.len()));
+            report.warnings.push(format!(
+                "{} URLs would be deferred by the daily quota",
+                report.deferred.len()
+            ));
         }
         if mode == Mode::Urls {
             print_urls(&report.urls)?;
@@ -233,11 +302,18 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     // Before the first call: everything planned is in the backlog, so a crash loses nothing; every accepted
     // batch then leaves the backlog through the journal.
     store.record_forget(&mut state, &changes.gone)?;
-    let all_planned: Vec<PlannedUrl> =
-        plan.batches.iter().flat_map(|b| b.urls.iter().cloned()).chain(plan.deferred.iter().cloned()).collect();
+    let all_planned: Vec<PlannedUrl> = plan
+        .batches
+        .iter()
+        .flat_map(|b| b.urls.iter().cloned())
+        .chain(plan.deferred.iter().cloned())
+        .collect();
     store.record_backlog(&mut state, &all_planned, &clock.rfc3339())?;
 
-    let Plan { batches, deferred: plan_deferred } = plan;
+    let Plan {
+        batches,
+        deferred: plan_deferred,
+    } = plan;
     let opts = PushOptions {
         max_attempts: settings.push.max_attempts,
         interval: settings.push.interval,
@@ -271,15 +347,32 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
 
     // --wait: follow the tasks; `fail` URLs go back to the backlog, `invalid` ones are origin errors.
     if settings.run.wait && !outcome.tasks.is_empty() {
-        let (outcomes, failed) = wait_for_tasks(provider.as_mut(), &outcome.tasks, settings.run.wait_timeout, &signals);
+        let (outcomes, failed) = wait_for_tasks(
+            provider.as_mut(),
+            &outcome.tasks,
+            settings.run.wait_timeout,
+            &signals,
+        );
         for o in &outcomes {
             if o.status == "invalid" {
-                report.errors.push(format!("origin error for {} (the CDN's pull got a 4xx/5xx)", o.url));
+                report.errors.push(format!(
+                    "origin error for {} (the CDN's pull got a 4xx/5xx)",
+                    o.url
+                ));
             }
         }
-        let failed: Vec<PlannedUrl> = failed.into_iter().map(|u| PlannedUrl { asset: crate::sources::Asset::new(u), from_backlog: true }).collect();
+        let failed: Vec<PlannedUrl> = failed
+            .into_iter()
+            .map(|u| PlannedUrl {
+                asset: crate::sources::Asset::new(u),
+                from_backlog: true,
+            })
+            .collect();
         if !failed.is_empty() {
-            report.warnings.push(format!("{} URLs failed to warm; they go back to the backlog", failed.len()));
+            report.warnings.push(format!(
+                "{} URLs failed to warm; they go back to the backlog",
+                failed.len()
+            ));
             let urls: Vec<String> = failed.iter().map(|u| u.url().to_string()).collect();
             store.record_forget(&mut state, &urls)?;
         }
@@ -315,7 +408,9 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
             report.errors.push(format!("could not save state: {m}"));
             report.exit = ExitCode::Runtime;
         }
-        Some(Stop::Quota(m)) => report.warnings.push(format!("the CDN's daily quota ran out ({m}); the rest is deferred")),
+        Some(Stop::Quota(m)) => report.warnings.push(format!(
+            "the CDN's daily quota ran out ({m}); the rest is deferred"
+        )),
         Some(Stop::Interrupted) | None => {}
     }
     if !outcome.failures.is_empty() {
@@ -343,8 +438,12 @@ fn baseline(
         return Err(Error::Usage("baseline needs a writable state".into()));
     };
     if complete_listing(settings) {
-        let seen: std::collections::HashSet<&str> = collected.assets.iter().map(|a| a.url.as_str()).collect();
-        let gone: Vec<String> = diff::Baseline::urls(&*state).filter(|u| !seen.contains(u)).map(str::to_string).collect();
+        let seen: std::collections::HashSet<&str> =
+            collected.assets.iter().map(|a| a.url.as_str()).collect();
+        let gone: Vec<String> = diff::Baseline::urls(&*state)
+            .filter(|u| !seen.contains(u))
+            .map(str::to_string)
+            .collect();
         state.forget(&gone);
     }
     state.forget(&collected.removed_urls);
@@ -385,11 +484,17 @@ fn print_urls(urls: &[String]) -> Result<()> {
 
 fn progress_bar(total: usize, settings: &Settings) -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal;
-    if total == 0 || settings.format != Format::Text || !std::io::stderr().is_terminal() || log::max_level() < log::LevelFilter::Warn {
+    if total == 0
+        || settings.format != Format::Text
+        || !std::io::stderr().is_terminal()
+        || log::max_level() < log::LevelFilter::Warn
+    {
         return None;
     }
     let pb = indicatif::ProgressBar::new(total as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} pushing [{bar:30}] {pos}/{len} URLs {msg}") {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} pushing [{bar:30}] {pos}/{len} URLs {msg}",
+    ) {
         pb.set_style(style.progress_chars("=> "));
     }
     Some(pb)
@@ -409,7 +514,14 @@ struct Sink<'a> {
 
 impl PushSink for Sink<'_> {
     fn accepted(&mut self, task: &Task, urls: &[PlannedUrl]) -> Result<()> {
-        self.store.record_batch(self.state, task, urls, self.day, &self.clock.rfc3339(), self.provider)?;
+        self.store.record_batch(
+            self.state,
+            task,
+            urls,
+            self.day,
+            &self.clock.rfc3339(),
+            self.provider,
+        )?;
         if let Some(p) = self.progress {
             p.inc(urls.len() as u64);
         }
@@ -437,7 +549,8 @@ fn wait_for_tasks(
     let ids: Vec<String> = tasks.iter().map(|t| t.task_id.clone()).collect();
     let start = Instant::now();
     let mut delay = Duration::from_millis(200);
-    let mut latest: std::collections::BTreeMap<(String, String), TaskState> = std::collections::BTreeMap::new();
+    let mut latest: std::collections::BTreeMap<(String, String), TaskState> =
+        std::collections::BTreeMap::new();
     loop {
         match provider.task_status(&ids) {
             Ok(statuses) => {
@@ -448,8 +561,14 @@ fn wait_for_tasks(
             Err(e) => log::warn!("could not read task progress: {e}"),
         }
         let expected: usize = tasks.iter().map(|t| t.urls.len()).sum();
-        let finished = latest.values().filter(|s| !matches!(s, TaskState::Process)).count();
-        if (finished >= expected && latest.len() >= expected) || start.elapsed() >= timeout || signals.received().is_some() {
+        let finished = latest
+            .values()
+            .filter(|s| !matches!(s, TaskState::Process))
+            .count();
+        if (finished >= expected && latest.len() >= expected)
+            || start.elapsed() >= timeout
+            || signals.received().is_some()
+        {
             break;
         }
         std::thread::sleep(delay.min(timeout.saturating_sub(start.elapsed())));
@@ -469,7 +588,11 @@ fn wait_for_tasks(
                 Some(TaskState::Other(s)) => s.to_ascii_lowercase(),
                 Some(TaskState::Process) | None => "process".to_string(),
             };
-            outcomes.push(UrlOutcome { url: u.clone(), task_id: t.task_id.clone(), status });
+            outcomes.push(UrlOutcome {
+                url: u.clone(),
+                task_id: t.task_id.clone(),
+                status,
+            });
         }
     }
     (outcomes, failed)
@@ -481,7 +604,11 @@ fn status(settings: &Settings, tasks: bool) -> Result<ExitCode> {
     let state = state::load_read_only(&settings.state.path)?;
     let day = clock.cdn_day(settings.quota.day_utc_offset);
     let used = state.used_on(&day);
-    let left = settings.quota.per_day.saturating_sub(settings.quota.reserve).saturating_sub(used);
+    let left = settings
+        .quota
+        .per_day
+        .saturating_sub(settings.quota.reserve)
+        .saturating_sub(used);
     let backlog = state.backlog();
     let oldest = backlog.iter().map(|b| b.since.as_str()).min();
     let recent: Vec<&state::TaskRecord> = state.tasks().iter().rev().take(20).collect();
@@ -500,7 +627,9 @@ fn status(settings: &Settings, tasks: bool) -> Result<ExitCode> {
                         TaskState::Invalid => "invalid".to_string(),
                         TaskState::Other(o) => o.to_ascii_lowercase(),
                     };
-                    progress.push(serde_json::json!({"task_id": s.task_id, "url": s.url, "status": st}));
+                    progress.push(
+                        serde_json::json!({"task_id": s.task_id, "url": s.url, "status": st}),
+                    );
                 }
             }
             Err(e) => return Err(Error::Runtime(format!("could not read task progress: {e}"))),
@@ -521,8 +650,15 @@ fn status(settings: &Settings, tasks: bool) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(ExitCode::Ok);
     }
-    println!("state: {} ({} URLs tracked)", settings.state.path.display(), state.len());
-    println!("quota: {used} of {} used on CDN day {day}, {left} left", settings.quota.per_day);
+    println!(
+        "state: {} ({} URLs tracked)",
+        settings.state.path.display(),
+        state.len()
+    );
+    println!(
+        "quota: {used} of {} used on CDN day {day}, {left} left",
+        settings.quota.per_day
+    );
     match oldest {
         Some(o) => println!("backlog: {} URLs, oldest since {o}", backlog.len()),
         None => println!("backlog: empty"),
@@ -533,15 +669,29 @@ fn status(settings: &Settings, tasks: bool) -> Result<ExitCode> {
             l.at,
             l.pushed,
             l.deferred,
-            if l.task_ids.is_empty() { "none".to_string() } else { l.task_ids.join(", ") }
+            if l.task_ids.is_empty() {
+                "none".to_string()
+            } else {
+                l.task_ids.join(", ")
+            }
         ),
         None => println!("last run: never"),
     }
     for t in &recent {
-        println!("task {} at {}: {} URLs ({})", t.task_id, t.at, t.urls.len(), t.provider);
+        println!(
+            "task {} at {}: {} URLs ({})",
+            t.task_id,
+            t.at,
+            t.urls.len(),
+            t.provider
+        );
     }
     for p in &progress {
-        println!("  {:<8} {}", p["status"].as_str().unwrap_or(""), p["url"].as_str().unwrap_or(""));
+        println!(
+            "  {:<8} {}",
+            p["status"].as_str().unwrap_or(""),
+            p["url"].as_str().unwrap_or("")
+        );
     }
     Ok(ExitCode::Ok)
 }

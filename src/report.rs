@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::config::Format;
 use crate::error::ExitCode;
-use crate::push::{RemoteQuota, Rejected, Task};
+use crate::push::{Rejected, RemoteQuota, Task};
 use crate::sources::Skipped;
 
 /// The quota as the run saw it.
@@ -122,7 +122,10 @@ pub fn render(report: &Report, format: Format) -> crate::Result<()> {
         }
     };
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()).map_err(|e| crate::Error::io("<stdout>", e))
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| crate::Error::io("<stdout>", e))
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -135,8 +138,17 @@ pub fn text(r: &Report) -> String {
     let mut s = String::new();
     let n = r.urls.len();
     if r.dry_run {
-        let _ = writeln!(s, "dry run: nothing pushed, no state written ({})", r.provider);
-        let _ = writeln!(s, "plan: {} in {}", plural(n, "URL", "URLs"), plural(r.batches.len(), "batch", "batches"));
+        let _ = writeln!(
+            s,
+            "dry run: nothing pushed, no state written ({})",
+            r.provider
+        );
+        let _ = writeln!(
+            s,
+            "plan: {} in {}",
+            plural(n, "URL", "URLs"),
+            plural(r.batches.len(), "batch", "batches")
+        );
         for (i, b) in r.batches.iter().enumerate() {
             let _ = writeln!(s, "batch {} ({}):", i + 1, plural(b.len(), "URL", "URLs"));
             for u in b {
@@ -152,7 +164,12 @@ pub fn text(r: &Report) -> String {
             r.provider
         );
         for t in &r.tasks {
-            let _ = writeln!(s, "task {} ({}):", t.task_id, plural(t.urls.len(), "URL", "URLs"));
+            let _ = writeln!(
+                s,
+                "task {} ({}):",
+                t.task_id,
+                plural(t.urls.len(), "URL", "URLs")
+            );
             for u in &t.urls {
                 let _ = writeln!(s, "  {u}");
             }
@@ -176,7 +193,11 @@ pub fn text(r: &Report) -> String {
             let _ = writeln!(s, "  {u}");
         }
         if r.deferred.len() > 50 {
-            let _ = writeln!(s, "  … and {} more (see --format json)", r.deferred.len() - 50);
+            let _ = writeln!(
+                s,
+                "  … and {} more (see --format json)",
+                r.deferred.len() - 50
+            );
         }
     }
     let k = &r.skipped;
@@ -196,12 +217,20 @@ pub fn text(r: &Report) -> String {
         let _ = writeln!(s, "skipped: {}", parts.join(", "));
     }
     let q = &r.quota;
-    let _ = write!(s, "quota: {} of {} used on CDN day {}, {} left", q.used_today, q.per_day, q.day, q.left_today);
+    let _ = write!(
+        s,
+        "quota: {} of {} used on CDN day {}, {} left",
+        q.used_today, q.per_day, q.day, q.left_today
+    );
     if q.reserve > 0 {
         let _ = write!(s, " (reserve {})", q.reserve);
     }
     if let Some(a) = &q.api {
-        let _ = write!(s, "; the API reports {} of {} available ({}, ≤{} per call)", a.available, a.total, a.area, a.batch);
+        let _ = write!(
+            s,
+            "; the API reports {} of {} available ({}, ≤{} per call)",
+            a.available, a.total, a.area, a.batch
+        );
     }
     s.push('\n');
     for e in &r.errors {
@@ -218,7 +247,9 @@ const SUMMARY_LIST: usize = 100;
 /// Escapes a workflow-command message (`%`, CR, LF).
 #[must_use]
 pub fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a workflow-command property (also `:` and `,`).
@@ -231,13 +262,23 @@ pub fn escape_property(s: &str) -> String {
 #[must_use]
 pub fn github(r: &Report) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "::group::plan ({} URLs, {} batches)", r.urls.len(), r.batches.len());
+    let _ = writeln!(
+        s,
+        "::group::plan ({} URLs, {} batches)",
+        r.urls.len(),
+        r.batches.len()
+    );
     for (i, b) in r.batches.iter().enumerate() {
         let _ = writeln!(s, "batch {}: {}", i + 1, b.join(" "));
     }
     let _ = writeln!(s, "::endgroup::");
     if !r.dry_run {
-        let _ = writeln!(s, "::group::push ({} URLs accepted in {} tasks)", r.pushed(), r.tasks.len());
+        let _ = writeln!(
+            s,
+            "::group::push ({} URLs accepted in {} tasks)",
+            r.pushed(),
+            r.tasks.len()
+        );
         for t in &r.tasks {
             let _ = writeln!(s, "task {}: {} URLs", t.task_id, t.urls.len());
         }
@@ -261,7 +302,12 @@ pub fn github(r: &Report) -> String {
         );
     }
     for x in &r.rejected {
-        let _ = writeln!(s, "::error::rejected {}: {}", escape_data(&x.url), escape_data(&x.reason));
+        let _ = writeln!(
+            s,
+            "::error::rejected {}: {}",
+            escape_data(&x.url),
+            escape_data(&x.reason)
+        );
     }
     for e in &r.errors {
         let _ = writeln!(s, "::error::{}", escape_data(e));
@@ -275,9 +321,17 @@ pub fn github(r: &Report) -> String {
 pub fn github_error(e: &crate::Error) -> String {
     use crate::error::Position;
     let (file, pos) = match e {
-        crate::Error::Config { file, position, .. } => (Some(file.display().to_string()), Some(position)),
-        crate::Error::Input { source_name, position, .. } => (Some(source_name.clone()), Some(position)),
-        crate::Error::Io { path, .. } | crate::Error::State { path, .. } => (Some(path.display().to_string()), None),
+        crate::Error::Config { file, position, .. } => {
+            (Some(file.display().to_string()), Some(position))
+        }
+        crate::Error::Input {
+            source_name,
+            position,
+            ..
+        } => (Some(source_name.clone()), Some(position)),
+        crate::Error::Io { path, .. } | crate::Error::State { path, .. } => {
+            (Some(path.display().to_string()), None)
+        }
         _ => (None, None),
     };
     let mut props = Vec::new();
@@ -288,7 +342,11 @@ pub fn github_error(e: &crate::Error) -> String {
         props.push(format!("line={line}"));
         props.push(format!("col={col}"));
     }
-    let props = if props.is_empty() { String::new() } else { format!(" {}", props.join(",")) };
+    let props = if props.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", props.join(","))
+    };
     format!("::error{props}::{}\n", escape_data(&e.to_string()))
 }
 
@@ -296,16 +354,38 @@ pub fn github_error(e: &crate::Error) -> String {
 #[must_use]
 pub fn summary(r: &Report) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "## prewarm{}\n", if r.dry_run { " (dry run)" } else { "" });
+    let _ = writeln!(
+        s,
+        "## prewarm{}\n",
+        if r.dry_run { " (dry run)" } else { "" }
+    );
     let _ = writeln!(s, "| | |\n|---|---|");
     let _ = writeln!(s, "| provider | {} |", r.provider);
-    let _ = writeln!(s, "| planned | {} URLs in {} batches |", r.urls.len(), r.batches.len());
-    let _ = writeln!(s, "| pushed | {} URLs in {} tasks |", r.pushed(), r.tasks.len());
+    let _ = writeln!(
+        s,
+        "| planned | {} URLs in {} batches |",
+        r.urls.len(),
+        r.batches.len()
+    );
+    let _ = writeln!(
+        s,
+        "| pushed | {} URLs in {} tasks |",
+        r.pushed(),
+        r.tasks.len()
+    );
     let _ = writeln!(s, "| deferred | {} |", r.deferred.len());
     let _ = writeln!(s, "| rejected | {} |", r.rejected.len());
-    let _ = writeln!(s, "| quota left today | {} of {} (CDN day {}) |", r.quota.left_today, r.quota.per_day, r.quota.day);
+    let _ = writeln!(
+        s,
+        "| quota left today | {} of {} (CDN day {}) |",
+        r.quota.left_today, r.quota.per_day, r.quota.day
+    );
     if let Some(a) = &r.quota.api {
-        let _ = writeln!(s, "| API quota | {} of {} available ({}) |", a.available, a.total, a.area);
+        let _ = writeln!(
+            s,
+            "| API quota | {} of {} available ({}) |",
+            a.available, a.total, a.area
+        );
     }
     let _ = writeln!(s, "| skipped unchanged | {} |", r.skipped.unchanged);
     if !r.tasks.is_empty() {
@@ -314,7 +394,11 @@ pub fn summary(r: &Report) -> String {
             let _ = writeln!(s, "- `{}`: {} URLs", t.task_id, t.urls.len());
         }
         if r.tasks.len() > SUMMARY_LIST {
-            let _ = writeln!(s, "- … and {} more tasks (full list in the JSON report)", r.tasks.len() - SUMMARY_LIST);
+            let _ = writeln!(
+                s,
+                "- … and {} more tasks (full list in the JSON report)",
+                r.tasks.len() - SUMMARY_LIST
+            );
         }
     }
     for (title, list) in [("Deferred", &r.deferred), ("Pushed", &r.urls)] {
@@ -326,7 +410,11 @@ pub fn summary(r: &Report) -> String {
             let _ = writeln!(s, "- {u}");
         }
         if list.len() > SUMMARY_LIST {
-            let _ = writeln!(s, "- … and {} more (full list: `prewarm --format json`)", list.len() - SUMMARY_LIST);
+            let _ = writeln!(
+                s,
+                "- … and {} more (full list: `prewarm --format json`)",
+                list.len() - SUMMARY_LIST
+            );
         }
     }
     if !r.rejected.is_empty() {
@@ -362,8 +450,13 @@ fn append(var: &str, text: &str) -> crate::Result<()> {
     let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) else {
         return Ok(());
     };
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| crate::Error::io(&path, e))?;
-    f.write_all(text.as_bytes()).map_err(|e| crate::Error::io(&path, e))
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| crate::Error::io(&path, e))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| crate::Error::io(&path, e))
 }
 
 /// Writes the job summary and the step outputs (`pushed`, `deferred`, `task-ids`, `exit-code`).
@@ -387,18 +480,34 @@ mod tests {
 
     fn sample() -> Report {
         let mut r = Report::new(false, "tencent-v3".into());
-        r.urls = vec!["https://www.example.com/".into(), "https://www.example.com/a".into()];
+        r.urls = vec![
+            "https://www.example.com/".into(),
+            "https://www.example.com/a".into(),
+        ];
         r.batches = vec![r.urls.clone()];
-        r.tasks = vec![Task { task_id: "7".into(), urls: r.urls.clone() }];
+        r.tasks = vec![Task {
+            task_id: "7".into(),
+            urls: r.urls.clone(),
+        }];
         r.deferred = vec!["https://www.example.com/b".into()];
-        r.quota = QuotaReport { per_day: 1000, used_today: 2, left_today: 998, reserve: 0, day: "2026-12-01".into(), api: None };
+        r.quota = QuotaReport {
+            per_day: 1000,
+            used_today: 2,
+            left_today: 998,
+            reserve: 0,
+            day: "2026-12-01".into(),
+            api: None,
+        };
         r
     }
 
     #[test]
     fn json_has_the_design_keys() {
         let v: serde_json::Value = serde_json::to_value(sample()).unwrap();
-        for k in ["dry_run", "urls", "batches", "tasks", "deferred", "rejected", "skipped", "quota", "errors"] {
+        for k in [
+            "dry_run", "urls", "batches", "tasks", "deferred", "rejected", "skipped", "quota",
+            "errors",
+        ] {
             assert!(v.get(k).is_some(), "missing {k}");
         }
         assert_eq!(v["tasks"][0]["task_id"], "7");
@@ -424,14 +533,24 @@ mod tests {
             position: crate::error::Position::LineCol { line: 3, col: 7 },
             message: "unexpected end".into(),
         };
-        assert_eq!(github_error(&e), "::error file=fixtures/bad.xml,line=3,col=7::fixtures/bad.xml:3:7: unexpected end\n");
+        assert_eq!(
+            github_error(&e),
+            "::error file=fixtures/bad.xml,line=3,col=7::fixtures/bad.xml:3:7: unexpected end\n"
+        );
     }
 
     #[test]
     fn summary_is_cut_under_the_limit() {
         let mut r = sample();
-        r.deferred = (0..200_000).map(|i| format!("https://www.example.com/page-{i}-{}", "x".repeat(20))).collect();
-        r.rejected = (0..50).map(|i| Rejected { url: format!("u{i}"), reason: "r".into() }).collect();
+        r.deferred = (0..200_000)
+            .map(|i| format!("https://www.example.com/page-{i}-{}", "x".repeat(20)))
+            .collect();
+        r.rejected = (0..50)
+            .map(|i| Rejected {
+                url: format!("u{i}"),
+                reason: "r".into(),
+            })
+            .collect();
         let s = summary(&r);
         assert!(s.len() <= SUMMARY_LIMIT + 200, "{}", s.len());
         assert!(s.contains("… and 199900 more"));

@@ -55,7 +55,11 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?}"), "(redacted)");
         assert_eq!(format!("{s}"), "(redacted)");
-        let c = Credentials { secret_id: "AKID".into(), secret_key: s, token: Some(Secret::new("tok")) };
+        let c = Credentials {
+            secret_id: "AKID".into(),
+            secret_key: s,
+            token: Some(Secret::new("tok")),
+        };
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("hunter2") && !dbg.contains("tok\""), "{dbg}");
     }

@@ -33,7 +33,9 @@ impl Signals {
     /// A handle that never fires (tests, library use).
     #[must_use]
     pub fn none() -> Self {
-        Self { which: Arc::new(AtomicUsize::new(0)) }
+        Self {
+            which: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     /// The signal received, if any (2 = SIGINT, 15 = SIGTERM).

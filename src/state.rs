@@ -1032,7 +1032,8 @@ impl StateStore {
     }
 
     /// Ends a run cheaply: [`StateStore::compact`]s only when `state` holds changes the journal doesn't (made
-    /// through `State`'s own setters) or the journal has grown past an eighth of the snapshot (and 1 MiB);
+    /// through `State`'s own setters), there is no snapshot yet, or the journal has grown past an eighth of the
+    /// snapshot (and 1 MiB);
     /// otherwise the journal, already durable, stays for the next load to replay. Returns whether it compacted.
     ///
     /// # Errors
@@ -1044,7 +1045,8 @@ impl StateStore {
             .map_err(|e| Error::io(&self.journal_path, e))?
             .len();
         let snapshot_len = fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
-        if state.dirty || journal_len > (snapshot_len / 8).max(1 << 20) {
+        // No snapshot yet: write one, so the state file the docs name exists after the first run.
+        if state.dirty || snapshot_len == 0 || journal_len > (snapshot_len / 8).max(1 << 20) {
             self.compact(state)?;
             state.dirty = false;
             return Ok(true);

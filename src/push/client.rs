@@ -235,9 +235,13 @@ pub(crate) fn classify_transport(e: &reqwest::Error) -> PushError {
         // timeouts and dropped connections to be retried all the same: not retrying would leave the batch (and
         // the rest of the run) cold until the next deploy and still resend it then, so the worst case — one
         // batch counted twice — is the same either way, and retrying is what warms the site.
-        PushError::Transient(format!("no reply in time (the CDN may have accepted the batch): {text}"))
+        PushError::Transient(format!(
+            "no reply in time (the CDN may have accepted the batch): {text}"
+        ))
     } else {
-        PushError::Transient(format!("connection failed after the request was sent: {text}"))
+        PushError::Transient(format!(
+            "connection failed after the request was sent: {text}"
+        ))
     }
 }
 

@@ -176,7 +176,8 @@ pub fn collect(settings: &crate::config::Settings) -> crate::Result<Collected> {
                     list.extend_from_slice(p.as_os_str().as_encoded_bytes());
                     list.push(0);
                 }
-                let mut out = changed::read_bytes(&list, &format!("git diff {range}"), mapping, &mut cache)?;
+                let mut out =
+                    changed::read_bytes(&list, &format!("git diff {range}"), mapping, &mut cache)?;
                 let mapper = crate::url::FileMapper::new(mapping)?;
                 for p in &changes.deleted {
                     if let Ok(u) = mapper.map(p) {

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use prewarm::config::Api;
 
-use crate::support::{assert_no_secret, fake_config, json, prewarm_at, site, text, FakeCdn, FakeConfig, SECRET_KEY};
+use crate::support::{
+    FakeCdn, FakeConfig, SECRET_KEY, assert_no_secret, fake_config, json, prewarm_at, site, text,
+};
 
 const BOTH: [(Api, &str); 2] = [(Api::V2, "v2"), (Api::V3, "v3")];
 
@@ -22,7 +24,9 @@ fn counts(fake: &FakeCdn) -> BTreeMap<String, usize> {
 }
 
 fn page_urls(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("https://www.example.com/page-{i:04}.html")).collect()
+    (0..n)
+        .map(|i| format!("https://www.example.com/page-{i:04}.html"))
+        .collect()
 }
 
 #[test]
@@ -31,19 +35,34 @@ fn forty_five_urls_go_out_as_20_20_5() {
         let dir = tempfile::tempdir().unwrap();
         site(dir.path(), 45, name, "");
         let fake = start(fake_config(api));
-        let out = prewarm_at(dir.path(), &fake).args(["--format", "json"]).output().unwrap();
+        let out = prewarm_at(dir.path(), &fake)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stderr));
         assert_no_secret(&out);
         let v = json(&out);
-        let sizes: Vec<usize> = v["tasks"].as_array().unwrap().iter().map(|t| t["urls"].as_array().unwrap().len()).collect();
+        let sizes: Vec<usize> = v["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["urls"].as_array().unwrap().len())
+            .collect();
         assert_eq!(sizes, vec![20, 20, 5], "{name}");
         let c = counts(&fake);
-        assert_eq!(c.keys().cloned().collect::<Vec<_>>(), page_urls(45), "{name}: the fake recorded exactly the 45");
+        assert_eq!(
+            c.keys().cloned().collect::<Vec<_>>(),
+            page_urls(45),
+            "{name}: the fake recorded exactly the 45"
+        );
         assert!(c.values().all(|&n| n == 1), "{name}: each exactly once");
         assert_eq!(v["quota"]["used_today"], 45, "{name}");
         assert!(v["deferred"].as_array().unwrap().is_empty());
         // A second run pushes nothing: nothing changed.
-        let out = prewarm_at(dir.path(), &fake).args(["--format", "json"]).output().unwrap();
+        let out = prewarm_at(dir.path(), &fake)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0));
         let v = json(&out);
         assert!(v["urls"].as_array().unwrap().is_empty(), "{name}: {v}");
@@ -62,24 +81,56 @@ fn quota_running_out_mid_run_defers_the_rest() {
         let fake = start(cfg);
         // v3 would shrink the plan to the API's figure up front; make the quota call fail so the run only finds
         // out mid-run, as v2 always does.
-        let out = prewarm_at(dir.path(), &fake).args(["--format", "json"]).output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{name}: quota is a warning, not a failure: {}", text(&out.stderr));
+        let out = prewarm_at(dir.path(), &fake)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: quota is a warning, not a failure: {}",
+            text(&out.stderr)
+        );
         let v = json(&out);
         let accepted = fake.accepted_urls();
-        let deferred: Vec<String> = v["deferred"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_string()).collect();
+        let deferred: Vec<String> = v["deferred"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str().unwrap().to_string())
+            .collect();
         assert!(accepted.len() <= 30, "{name}");
-        assert_eq!(accepted.len() + deferred.len(), 45, "{name}: every URL accepted or deferred");
+        assert_eq!(
+            accepted.len() + deferred.len(),
+            45,
+            "{name}: every URL accepted or deferred"
+        );
         for u in &deferred {
-            assert!(!accepted.contains(u), "{name}: {u} both accepted and deferred");
+            assert!(
+                !accepted.contains(u),
+                "{name}: {u} both accepted and deferred"
+            );
         }
         assert!(!deferred.is_empty());
         // Next CDN day: the backlog goes out first, and nothing is pushed twice.
         fake.reset_day();
-        let out = prewarm_at(dir.path(), &fake).env("PREWARM_NOW", "2099-01-02T00:00:00Z").args(["--format", "json"]).output().unwrap();
+        let out = prewarm_at(dir.path(), &fake)
+            .env("PREWARM_NOW", "2099-01-02T00:00:00Z")
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let v = json(&out);
-        let pushed: Vec<String> = v["urls"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_string()).collect();
-        assert_eq!(pushed, deferred, "{name}: day two pushes exactly the backlog");
+        let pushed: Vec<String> = v["urls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            pushed, deferred,
+            "{name}: day two pushes exactly the backlog"
+        );
         let c = counts(&fake);
         assert_eq!(c.len(), 45);
         assert!(c.values().all(|&n| n == 1), "{name}: {c:?}");
@@ -92,12 +143,25 @@ fn wrong_key_stops_with_exit_1_and_no_retry_storm() {
         let dir = tempfile::tempdir().unwrap();
         site(dir.path(), 45, name, "");
         let fake = start(fake_config(api));
-        let out = prewarm_at(dir.path(), &fake).env("TENCENTCLOUD_SECRET_KEY", "wrong-key-0000").output().unwrap();
+        let out = prewarm_at(dir.path(), &fake)
+            .env("TENCENTCLOUD_SECRET_KEY", "wrong-key-0000")
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out.stderr));
         let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-        assert!(all.to_lowercase().contains("auth"), "{name}: a clear message: {all}");
-        assert!(!all.contains("wrong-key-0000"), "{name}: the key is never printed");
-        let action = if api == Api::V2 { "CdnOverseaPushser" } else { "PushUrlsCache" };
+        assert!(
+            all.to_lowercase().contains("auth"),
+            "{name}: a clear message: {all}"
+        );
+        assert!(
+            !all.contains("wrong-key-0000"),
+            "{name}: the key is never printed"
+        );
+        let action = if api == Api::V2 {
+            "CdnOverseaPushser"
+        } else {
+            "PushUrlsCache"
+        };
         assert_eq!(fake.calls(action), 1, "{name}: one call, no retries");
         assert!(fake.accepted_urls().is_empty());
     }
@@ -107,15 +171,23 @@ fn wrong_key_stops_with_exit_1_and_no_retry_storm() {
 fn transient_faults_are_retried_and_every_url_lands_once() {
     for (api, name) in BOTH {
         let dir = tempfile::tempdir().unwrap();
-        site(dir.path(), 45, name, "");
+        // Seven faults in a row on the first batch: within max_attempts = 8, so the batch lands.
+        site(dir.path(), 45, name, "max_attempts = 8\n");
         let mut cfg = fake_config(api);
         cfg.faults = "500@1,502@2,drop@3,html200@4,truncated@5,reset@6,503@7".into();
         let fake = start(cfg);
-        let out = prewarm_at(dir.path(), &fake).args(["--format", "json"]).output().unwrap();
+        let out = prewarm_at(dir.path(), &fake)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stderr));
         assert_no_secret(&out);
         let c = counts(&fake);
-        assert_eq!(c.keys().cloned().collect::<Vec<_>>(), page_urls(45), "{name}");
+        assert_eq!(
+            c.keys().cloned().collect::<Vec<_>>(),
+            page_urls(45),
+            "{name}"
+        );
         assert!(c.values().all(|&n| n == 1), "{name}: {c:?}");
     }
 }
@@ -129,7 +201,10 @@ fn one_bad_url_in_a_batch_of_20_is_rejected_alone() {
         let mut cfg = fake_config(api);
         cfg.bad_urls = vec![bad.clone()];
         let fake = start(cfg);
-        let out = prewarm_at(dir.path(), &fake).args(["--format", "json"]).output().unwrap();
+        let out = prewarm_at(dir.path(), &fake)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
         let v = json(&out);
         let accepted = fake.accepted_urls();
         assert_eq!(accepted.len(), 19, "{name}: {}", text(&out.stderr));
@@ -143,19 +218,27 @@ fn one_bad_url_in_a_batch_of_20_is_rejected_alone() {
 
 #[test]
 fn v2_both_response_shapes_and_task_id_types() {
-    for (shape, numeric) in [(prewarm::fake_cdn::DataShape::Array, true), (prewarm::fake_cdn::DataShape::Object, false)] {
+    for (shape, numeric) in [
+        (prewarm::fake_cdn::DataShape::Array, true),
+        (prewarm::fake_cdn::DataShape::Object, false),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         site(dir.path(), 3, "v2", "");
         let mut cfg = fake_config(Api::V2);
         cfg.data_shape = shape;
         cfg.numeric_task_id = numeric;
         let fake = start(cfg);
-        let out = prewarm_at(dir.path(), &fake).args(["--format", "json"]).output().unwrap();
+        let out = prewarm_at(dir.path(), &fake)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let v = json(&out);
         let tasks = v["tasks"].as_array().unwrap();
         assert_eq!(tasks.len(), 1);
-        let id = tasks[0]["task_id"].as_str().expect("task ids are strings in the report");
+        let id = tasks[0]["task_id"]
+            .as_str()
+            .expect("task ids are strings in the report");
         assert_eq!(fake.accepted()[0].task_id, id);
     }
 }
@@ -165,9 +248,16 @@ fn missing_credentials_exit_2_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     site(dir.path(), 3, "v3", "");
     let fake = start(fake_config(Api::V3));
-    let out = prewarm_at(dir.path(), &fake).env_remove("TENCENTCLOUD_SECRET_KEY").output().unwrap();
+    let out = prewarm_at(dir.path(), &fake)
+        .env_remove("TENCENTCLOUD_SECRET_KEY")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("TENCENTCLOUD_SECRET_KEY"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("TENCENTCLOUD_SECRET_KEY"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(fake.calls("PushUrlsCache"), 0);
     assert!(!text(&out.stderr).contains(SECRET_KEY));
 }
@@ -177,7 +267,10 @@ fn plain_http_is_refused_for_non_loopback_endpoints() {
     let dir = tempfile::tempdir().unwrap();
     site(dir.path(), 3, "v3", "");
     let fake = start(fake_config(Api::V3));
-    let out = prewarm_at(dir.path(), &fake).env("PREWARM_ENDPOINT", "http://cdn.example.com/").output().unwrap();
+    let out = prewarm_at(dir.path(), &fake)
+        .env("PREWARM_ENDPOINT", "http://cdn.example.com/")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("http"), "{}", text(&out.stderr));
 }

@@ -71,7 +71,11 @@ pub fn site(dir: &Path, n: usize, api: &str, extra: &str) {
     let public = dir.join("public");
     std::fs::create_dir_all(&public).expect("mkdir");
     for i in 0..n {
-        std::fs::write(public.join(format!("page-{i:04}.html")), format!("<p>page {i}</p>")).expect("write page");
+        std::fs::write(
+            public.join(format!("page-{i:04}.html")),
+            format!("<p>page {i}</p>"),
+        )
+        .expect("write page");
     }
     write_config(
         dir,
@@ -85,12 +89,17 @@ pub fn site(dir: &Path, n: usize, api: &str, extra: &str) {
 
 /// Parses stdout as one JSON object.
 pub fn json(out: &std::process::Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", text(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", text(&out.stdout)))
 }
 
 /// Asserts the test SecretKey appears nowhere in an output.
 pub fn assert_no_secret(out: &std::process::Output) {
     for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
-        assert!(!text(bytes).contains(SECRET_KEY), "the SecretKey leaked into {name}:\n{}", text(bytes));
+        assert!(
+            !text(bytes).contains(SECRET_KEY),
+            "the SecretKey leaked into {name}:\n{}",
+            text(bytes)
+        );
     }
 }
