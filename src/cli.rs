@@ -187,7 +187,7 @@ pub enum Command {
         path: PathBuf,
     },
     /// Run the local stand-in CDN (try configs and CI without spending quota).
-    FakeCdn(crate::fake_cdn::FakeCdnArgs),
+    FakeCdn(Box<crate::fake_cdn::FakeCdnArgs>),
     /// git post-deploy integration.
     #[command(subcommand)]
     Hook(HookCommand),

@@ -816,16 +816,14 @@ impl Ctx<'_> {
                 ));
             }
         }
-        if let Some(p) = &c.provider {
-            if p.get_ref() != "tencent" {
-                return self.err(
-                    p.span(),
-                    format!(
-                        "`cdn.provider`: unknown provider {:?} (known: \"tencent\")",
-                        p.get_ref()
-                    ),
-                );
-            }
+        if let Some(p) = c.provider.as_ref().filter(|p| p.get_ref() != "tencent") {
+            return self.err(
+                p.span(),
+                format!(
+                    "`cdn.provider`: unknown provider {:?} (known: \"tencent\")",
+                    p.get_ref()
+                ),
+            );
         }
         if let Some(v) = &c.api {
             cdn.api = parse_api(v.get_ref())
@@ -836,16 +834,18 @@ impl Ctx<'_> {
                 .or_else(|e| self.err(v.span(), format!("`cdn.area`: {e}")))?;
         }
         cdn.endpoint = default_endpoint(cdn.api).to_string();
-        if let Some(v) = &c.endpoint {
-            if !v.get_ref().trim().is_empty() {
-                if url::Url::parse(v.get_ref().trim()).is_err() {
-                    return self.err(
-                        v.span(),
-                        format!("`cdn.endpoint`: not a URL: {:?}", v.get_ref()),
-                    );
-                }
-                cdn.endpoint = v.get_ref().trim().to_string();
+        if let Some(v) = c
+            .endpoint
+            .as_ref()
+            .filter(|v| !v.get_ref().trim().is_empty())
+        {
+            if url::Url::parse(v.get_ref().trim()).is_err() {
+                return self.err(
+                    v.span(),
+                    format!("`cdn.endpoint`: not a URL: {:?}", v.get_ref()),
+                );
             }
+            cdn.endpoint = v.get_ref().trim().to_string();
         }
         if let Some(v) = c.action {
             cdn.action = v;
@@ -1380,7 +1380,7 @@ pub fn parse_bytes(v: &str) -> std::result::Result<u64, String> {
         }
     };
     let bytes = n * mult;
-    if bytes.is_finite() && bytes >= 1.0 && bytes < 1.8e19 {
+    if bytes.is_finite() && (1.0..1.8e19).contains(&bytes) {
         #[expect(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,

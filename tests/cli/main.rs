@@ -2,6 +2,12 @@
 //!
 //! One test binary, one module per area (ripgrep's `tests/tests.rs` layout).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 mod support;
 
 mod config;
