@@ -7,7 +7,8 @@
 //!
 //! Rule syntax: `KIND[@RANGE]` where `RANGE` is `N`, `N-M` or `N-` (from N on) and no range means every push call.
 //! Kinds: an HTTP status `100..=599` (HTML body; `503:empty` for an empty body), `slow:<ms>`, `timeout:<ms>`,
-//! `drop`, `reset`, `truncated`, `html200`, `throttle`, `auth`, `internal`, `revoke`, and
+//! `drop`, `reset`, `truncated`, `html200`, `throttle`, `auth`, `internal`, `revoke`, `exhaust` (the rest of
+//! today's quota is spent elsewhere just before the call, which is then processed), and
 //! `random:<probability>[:seed=<u64>]`.
 
 use std::time::Duration;
@@ -46,6 +47,9 @@ pub enum Fault {
     Internal,
     /// Revoke the credentials from this call on (this call and every later one fail authentication).
     Revoke,
+    /// Someone else spends the rest of today's quota (every area) just before this call, which is then processed
+    /// normally: the realistic "quota ran out mid-run" answer.
+    Exhaust,
 }
 
 /// The faults `random` draws from.
@@ -165,6 +169,7 @@ fn parse_kind(kind: &str) -> Result<Fault, String> {
         "auth" => Fault::Auth,
         "internal" => Fault::Internal,
         "revoke" => Fault::Revoke,
+        "exhaust" => Fault::Exhaust,
         _ => {
             if let Some(v) = kind.strip_prefix("slow:") {
                 Fault::Slow(ms(v.trim_end_matches("ms"))?)

@@ -764,6 +764,10 @@ fn dispatch(shared: &Shared, req: &Request, stream: &TcpStream) -> Outcome {
             });
         }
         Some(Fault::Revoke) => shared.state().revoked = true,
+        Some(Fault::Exhaust) => {
+            let per_day = cfg.per_day;
+            shared.state().spent = [per_day, per_day];
+        }
     }
     // The documented size limits of API 2.0: GET ≤ 32 KB, POST ≤ 1 MB, else HTTP 501 (TENCENT.md §1.1 step 8).
     if cfg.api == Api::V2 && (req.query.len() > 32 * 1024 || req.body.len() > 1024 * 1024) {
