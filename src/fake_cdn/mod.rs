@@ -124,6 +124,8 @@ pub struct FakeConfig {
     pub not_in_area: Vec<(String, String)>,
     /// DescribePushTasks says `Done` (as the official example does) instead of `done`.
     pub capitalised_status: bool,
+    /// DescribePushQuota answers `UnauthorizedOperation.CdnCamUnauthorized` (a key without that permission).
+    pub deny_quota: bool,
     /// Append each accepted URL as a JSON line to this file.
     pub record_file: Option<PathBuf>,
 }
@@ -157,6 +159,7 @@ impl Default for FakeConfig {
             bad_urls: Vec::new(),
             not_in_area: Vec::new(),
             capitalised_status: false,
+            deny_quota: false,
             record_file: None,
         }
     }
@@ -186,6 +189,7 @@ impl fmt::Debug for FakeConfig {
             .field("bad_urls", &self.bad_urls)
             .field("not_in_area", &self.not_in_area)
             .field("capitalised_status", &self.capitalised_status)
+            .field("deny_quota", &self.deny_quota)
             .field("record_file", &self.record_file)
             .finish()
     }
@@ -968,6 +972,9 @@ pub struct FakeCdnArgs {
     /// DescribePushTasks says "Done" as the official example does.
     #[arg(long)]
     pub capitalised_status: bool,
+    /// DescribePushQuota is refused (a key without that CAM permission).
+    #[arg(long)]
+    pub deny_quota: bool,
     /// Append each accepted URL to FILE as a JSON line.
     #[arg(long = "record", value_name = "FILE")]
     pub record: Option<PathBuf>,
@@ -1058,6 +1065,7 @@ impl FakeCdnArgs {
             bad_urls: self.bad_urls.clone(),
             not_in_area: self.not_in_area.clone(),
             capitalised_status: self.capitalised_status,
+            deny_quota: self.deny_quota,
             record_file: self.record.clone(),
         }
     }

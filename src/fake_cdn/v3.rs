@@ -486,6 +486,15 @@ pub(crate) fn handle(
     };
     match action.as_str() {
         PUSH_ACTION => push_urls_cache(cfg, st, &params, now),
+        "DescribePushQuota" if cfg.deny_quota => {
+            let m = "no permission for cdn:DescribePushQuota (fake-cdn deny_quota)";
+            st.refuse(
+                &action,
+                &[],
+                m,
+                error("UnauthorizedOperation.CdnCamUnauthorized", m),
+            )
+        }
         "DescribePushQuota" => describe_push_quota(cfg, st, now),
         "DescribePushTasks" => match describe_push_tasks(cfg, st, &params, now) {
             Ok(r) => r,

@@ -13,6 +13,7 @@ mod support;
 mod config;
 mod dry_run;
 mod push;
+mod v3;
 
 mod action;
 mod hook;

@@ -75,9 +75,11 @@ fn forty_five_urls_go_out_as_20_20_5() {
 fn quota_running_out_mid_run_defers_the_rest() {
     // v2 finds out only by pushing (a small daily quota); on v3 the plan fits DescribePushQuota's figure, so the
     // quota runs out because something else spends it after the plan was made (the fake's `exhaust` fault).
-    for (api, name, per_day, faults, accepted_first) in
-        [(Api::V2, "v2", 30, "", 20), (Api::V2, "v2 exhaust", 1000, "exhaust@2", 20), (Api::V3, "v3 exhaust", 1000, "exhaust@2", 20)]
-    {
+    for (api, name, per_day, faults, accepted_first) in [
+        (Api::V2, "v2", 30, "", 20),
+        (Api::V2, "v2 exhaust", 1000, "exhaust@2", 20),
+        (Api::V3, "v3 exhaust", 1000, "exhaust@2", 20),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let wire = if api == Api::V2 { "v2" } else { "v3" };
         site(dir.path(), 45, wire, "");
@@ -85,19 +87,49 @@ fn quota_running_out_mid_run_defers_the_rest() {
         cfg.per_day = per_day;
         cfg.faults = faults.into();
         let fake = start(cfg);
-        let out = prewarm_at(dir.path(), &fake).args(["--format", "json"]).output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{name}: quota is a warning, not a failure: {}", text(&out.stderr));
+        let out = prewarm_at(dir.path(), &fake)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: quota is a warning, not a failure: {}",
+            text(&out.stderr)
+        );
         let v = json(&out);
         let accepted = fake.accepted_urls();
-        let deferred: Vec<String> = v["deferred"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_string()).collect();
+        let deferred: Vec<String> = v["deferred"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str().unwrap().to_string())
+            .collect();
         assert_eq!(accepted.len(), accepted_first, "{name}");
-        assert_eq!(accepted.len() + deferred.len(), 45, "{name}: every URL accepted or deferred");
+        assert_eq!(
+            accepted.len() + deferred.len(),
+            45,
+            "{name}: every URL accepted or deferred"
+        );
         for u in &deferred {
-            assert!(!accepted.contains(u), "{name}: {u} both accepted and deferred");
+            assert!(
+                !accepted.contains(u),
+                "{name}: {u} both accepted and deferred"
+            );
         }
-        assert!(v["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("quota")), "{name}: {v}");
+        assert!(
+            v["warnings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w.as_str().unwrap().contains("quota")),
+            "{name}: {v}"
+        );
         // `status` shows the backlog.
-        let st = prewarm_at(dir.path(), &fake).args(["status", "--format", "json"]).output().unwrap();
+        let st = prewarm_at(dir.path(), &fake)
+            .args(["status", "--format", "json"])
+            .output()
+            .unwrap();
         assert_eq!(json(&st)["backlog"]["size"], 25, "{name}");
         // Next CDN day: the backlog goes out first, and nothing is pushed twice.
         fake.reset_day();
@@ -109,8 +141,16 @@ fn quota_running_out_mid_run_defers_the_rest() {
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let v = json(&out);
-        let pushed: Vec<String> = v["urls"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_string()).collect();
-        assert_eq!(pushed, deferred, "{name}: day two pushes exactly the backlog, in order");
+        let pushed: Vec<String> = v["urls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            pushed, deferred,
+            "{name}: day two pushes exactly the backlog, in order"
+        );
         let c = counts(&fake);
         assert_eq!(c.len(), 45, "{name}");
         assert!(c.values().all(|&n| n == 1), "{name}: {c:?}");
