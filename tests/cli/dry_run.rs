@@ -1,10 +1,8 @@
 //! `--dry-run`, `urls` and the readers end to end on the fixtures: exact URL lists, JSON, errors with locations.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use crate::support::{fixture, json, prewarm, root, text};
 
@@ -228,57 +226,9 @@ fn github_format_annotates_input_errors_with_file_and_line() {
     assert!(o.contains("malformed-truncated.xml,line=7,col=25::"), "{o}");
 }
 
-/// Serves `fixtures/sitemaps/` on 127.0.0.1; counts requests.
-fn serve_fixtures() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let h = Arc::clone(&hits);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            h.fetch_add(1, Ordering::SeqCst);
-            let mut line = String::new();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            loop {
-                let mut l = String::new();
-                if reader.read_line(&mut l).is_err() || l == "\r\n" || l.is_empty() {
-                    break;
-                }
-            }
-            let path = line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/")
-                .trim_start_matches('/')
-                .to_string();
-            let body = std::fs::read(fixture(&format!("sitemaps/{path}")));
-            let _ = match body {
-                Ok(b) => {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        b.len()
-                    );
-                    stream.write_all(&b)
-                }
-                Err(_) => stream.write_all(
-                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                ),
-            };
-            let mut rest = Vec::new();
-            let _ = reader.read_to_end(&mut rest);
-        }
-    });
-    (base, hits)
-}
-
 #[test]
 fn a_remote_index_fetches_its_children_one_of_them_gzipped() {
-    let (base, hits) = serve_fixtures();
+    let (base, hits) = crate::support::serve_dir(fixture("sitemaps"));
     let dir = tempfile::tempdir().unwrap();
     let out = embedded(dir.path())
         .args(["--sitemap", &format!("{base}/index.xml"), "urls"])

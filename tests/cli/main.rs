@@ -11,6 +11,7 @@
 mod support;
 
 mod config;
+mod deploys;
 mod dry_run;
 mod push;
 mod v3;
