@@ -170,7 +170,18 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
                 .into(),
         ));
     }
+    log::debug!(
+        "config {}; state {}; {} sources; domains {}",
+        settings
+            .config_path
+            .as_deref()
+            .map_or_else(|| "(none)".to_string(), |p| p.display().to_string()),
+        settings.state.path.display(),
+        settings.sources.len(),
+        settings.domains.join(", ")
+    );
     let collected = sources::collect(settings)?;
+    log::info!("collected {} URLs", collected.assets.len());
     if let Some(path) = &settings.run.write_manifest {
         crate::manifest::Manifest::from_assets(&collected.assets, &clock.rfc3339())
             .write_path(path)?;
@@ -191,6 +202,20 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         log::warn!("{w}");
     }
     report.skipped = collected.skipped;
+    if collected.skipped.invalid_url > 0 {
+        let w = format!(
+            "{} URLs skipped as invalid (not absolute http(s), too long, or unmappable; -v lists them)",
+            collected.skipped.invalid_url
+        );
+        log::warn!("{w}");
+        report.warnings.push(w);
+    }
+    if collected.skipped.foreign_domain > 0 {
+        log::warn!(
+            "{} URLs dropped: their origin is not in site.domains",
+            collected.skipped.foreign_domain
+        );
+    }
 
     if mode == Mode::Baseline {
         return baseline(
@@ -224,6 +249,12 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         },
     );
     report.skipped.unchanged += changes.unchanged;
+    log::info!(
+        "diff: {} new or changed, {} unchanged, {} gone",
+        changes.planned.len(),
+        changes.unchanged,
+        changes.gone.len()
+    );
 
     // Budget: the local ledger, capped by what the API says is left (v3), when it can tell.
     let day = clock.cdn_day(settings.quota.day_utc_offset);
@@ -255,6 +286,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
             .min(usize::try_from(q.batch).unwrap_or(usize::MAX))
             .max(1);
     }
+    log::debug!("budget {budget} URLs (local {local_left}), {per_request} per request");
     let plan = plan::plan(
         changes.planned,
         PlanLimits {

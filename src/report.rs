@@ -262,6 +262,25 @@ pub fn escape_property(s: &str) -> String {
 #[must_use]
 pub fn github(r: &Report) -> String {
     let mut s = String::new();
+    let k = &r.skipped;
+    let planned = r.urls.len() + r.deferred.len();
+    let _ = writeln!(
+        s,
+        "::group::collect ({} URLs read)",
+        planned as u64 + k.unchanged
+    );
+    let _ = writeln!(
+        s,
+        "dropped: {} foreign domain, {} invalid URL, {} excluded, {} missing file, {} outside root",
+        k.foreign_domain, k.invalid_url, k.excluded, k.missing_file, k.outside_root
+    );
+    let _ = writeln!(s, "::endgroup::");
+    let _ = writeln!(
+        s,
+        "::group::diff ({planned} new or changed, {} unchanged)",
+        k.unchanged
+    );
+    let _ = writeln!(s, "::endgroup::");
     let _ = writeln!(
         s,
         "::group::plan ({} URLs, {} batches)",
@@ -297,7 +316,7 @@ pub fn github(r: &Report) -> String {
     if !r.deferred.is_empty() {
         let _ = writeln!(
             s,
-            "::warning::{} URLs deferred by the daily quota; they go first next run",
+            "::warning::{} URLs deferred to the next run (daily quota or failures); they go first then",
             r.deferred.len()
         );
     }

@@ -128,7 +128,7 @@ pub fn collect(settings: &crate::config::Settings) -> crate::Result<Collected> {
                         Admitted::Invalid => {
                             merger.collected.skipped.invalid_url += 1;
                             if let Err(crate::url::Reject::Invalid(why)) = domains.admit(&e.loc) {
-                                log::debug!("{location}: {:?}: {why}", e.loc);
+                                log::info!("{location}: skipped {:?}: {why}", e.loc);
                             }
                             continue;
                         }
