@@ -934,17 +934,16 @@ fn a_dry_run_through_the_action_needs_no_credentials_and_pushes_nothing() {
 
 #[test]
 fn the_readme_shows_the_example_workflow_as_it_is() {
-    // docs/integrations.md is the README's text for this part; after the merge the block lives in README.md.
     let example = std::fs::read_to_string(support::root().join("examples/deploy.yml")).unwrap();
     let first = example.lines().next().unwrap();
-    let docs: Vec<String> = ["README.md", "docs/integrations.md"]
+    let docs: Vec<String> = ["README.md"]
         .iter()
         .filter_map(|p| std::fs::read_to_string(support::root().join(p)).ok())
         .filter(|t| t.contains(first))
         .collect();
     assert!(
         !docs.is_empty(),
-        "neither README.md nor docs/integrations.md shows examples/deploy.yml"
+        "README.md does not show examples/deploy.yml"
     );
     for text in docs {
         let start = text.find(first).unwrap();
