@@ -618,11 +618,48 @@ fn parse_raw(text: &str, file: &Path) -> Result<RawConfig> {
         let position = e
             .span()
             .map_or(Position::Unknown, |sp| line_col(text, sp.start));
+        let mut message = e.message().trim().to_string();
+        // toml names an unknown key itself; for a value of the wrong type, name the key it belongs to.
+        if let Some(key) = e.span().and_then(|sp| key_at(text, sp.start)) {
+            if !message.contains(&format!("`{key}`")) && !message.starts_with("unknown field") {
+                message = format!("`{key}`: {message}");
+            }
+        }
         Error::Config {
             file: file.to_path_buf(),
             position,
-            message: e.message().trim().to_string(),
+            message,
         }
+    })
+}
+
+/// The dotted key (`quota.per_day`) whose value starts at or covers `offset`: the `key =` on that line, under the
+/// nearest `[table]` / `[[table]]` header above it.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty() || key.starts_with('#') || key.starts_with('[') {
+        return None;
+    }
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| {
+            l.trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        });
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_string(),
     })
 }
 
@@ -1578,8 +1615,17 @@ mod tests {
     #[test]
     fn wrong_type_names_key_and_line() {
         let e = err("[quota]\nper_day = \"lots\"\n");
-        assert!(e.starts_with("/site/prewarm.toml:2:11:"), "{e}");
-        assert!(e.contains("invalid type"), "{e}");
+        assert!(
+            e.starts_with("/site/prewarm.toml:2:11: `quota.per_day`: invalid type"),
+            "{e}"
+        );
+        let e = err(
+            "[site]\ndomains = [\"https://a.example\"]\n[[source]]\nkind = \"dir\"\nroot = 5\n",
+        );
+        assert!(
+            e.starts_with("/site/prewarm.toml:5:8: `source.root`: invalid type"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn unknown_key() {
 fn wrong_type() {
     fails_with(
         "configs/invalid-type.toml",
-        &["invalid-type.toml:5:11:", "invalid type"],
+        &["invalid-type.toml:5:11:", "`quota.per_day`: invalid type"],
     );
 }
 
