@@ -620,10 +620,10 @@ fn parse_raw(text: &str, file: &Path) -> Result<RawConfig> {
             .map_or(Position::Unknown, |sp| line_col(text, sp.start));
         let mut message = e.message().trim().to_string();
         // toml names an unknown key itself; for a value of the wrong type, name the key it belongs to.
-        if let Some(key) = e.span().and_then(|sp| key_at(text, sp.start)) {
-            if !message.contains(&format!("`{key}`")) && !message.starts_with("unknown field") {
-                message = format!("`{key}`: {message}");
-            }
+        if let Some(key) = e.span().and_then(|sp| key_at(text, sp.start)).filter(|k| {
+            !message.contains(&format!("`{k}`")) && !message.starts_with("unknown field")
+        }) {
+            message = format!("`{key}`: {message}");
         }
         Error::Config {
             file: file.to_path_buf(),
