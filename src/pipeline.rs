@@ -610,16 +610,13 @@ fn wait_for_tasks(
     let mut failed = Vec::new();
     for t in tasks {
         for u in &t.urls {
-            let status = match latest.get(&(t.task_id.clone(), u.clone())) {
-                Some(TaskState::Done) => "done".to_string(),
-                Some(TaskState::Fail) => {
-                    failed.push(u.clone());
-                    "fail".to_string()
-                }
-                Some(TaskState::Invalid) => "invalid".to_string(),
-                Some(TaskState::Other(s)) => s.to_ascii_lowercase(),
-                Some(TaskState::Process) | None => "process".to_string(),
-            };
+            let state = latest
+                .get(&(t.task_id.clone(), u.clone()))
+                .unwrap_or(&TaskState::Process);
+            if *state == TaskState::Fail {
+                failed.push(u.clone());
+            }
+            let status = state.name();
             outcomes.push(UrlOutcome {
                 url: u.clone(),
                 task_id: t.task_id.clone(),
@@ -652,13 +649,7 @@ fn status(settings: &Settings, tasks: bool) -> Result<ExitCode> {
         match provider.task_status(&ids) {
             Ok(list) => {
                 for s in list {
-                    let st = match s.state {
-                        TaskState::Process => "process".to_string(),
-                        TaskState::Done => "done".to_string(),
-                        TaskState::Fail => "fail".to_string(),
-                        TaskState::Invalid => "invalid".to_string(),
-                        TaskState::Other(o) => o.to_ascii_lowercase(),
-                    };
+                    let st = s.state.name();
                     progress.push(
                         serde_json::json!({"task_id": s.task_id, "url": s.url, "status": st}),
                     );

@@ -60,6 +60,20 @@ pub enum TaskState {
     Other(String),
 }
 
+impl TaskState {
+    /// The API's word for it, lower-case (`process`, `done`, `fail`, `invalid`, or what else it said).
+    #[must_use]
+    pub fn name(&self) -> String {
+        match self {
+            Self::Process => "process".into(),
+            Self::Done => "done".into(),
+            Self::Fail => "fail".into(),
+            Self::Invalid => "invalid".into(),
+            Self::Other(s) => s.to_ascii_lowercase(),
+        }
+    }
+}
+
 /// One URL's progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlStatus {
