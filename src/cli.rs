@@ -14,18 +14,19 @@ use crate::error::ExitCode;
 
 const EXAMPLES: &str = "\
 Examples:
-  prewarm --dry-run                     show what would be pushed (no credentials, no CDN call)
-  prewarm                               push the new and changed URLs of prewarm.toml's sources
+  prewarm --dry-run              what would be pushed (no credentials, no CDN call)
+  prewarm                        push the new and changed URLs of prewarm.toml's sources
+  prewarm urls | wc -l           count the URLs a run would plan
+  prewarm status                 quota used today, backlog, last run
+  prewarm baseline               adopt a live site: record everything as warm, push nothing
   prewarm --changed changed.txt --dir public --base-url https://www.example.com/
   git diff --name-only HEAD~1 -- public | prewarm --changed - --dir public
-  prewarm urls | wc -l                  count the URLs a run would plan
-  prewarm status                        quota used today, backlog, last run
-  prewarm baseline                      adopt an existing site: record everything as warm, push nothing
 
-Credentials come from the environment only: TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY
+Credentials come from the environment only: TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY
 (and TENCENTCLOUD_TOKEN for temporary credentials).
-Exit codes: 0 ok (also when URLs were deferred by quota), 1 runtime failure, 2 usage/config/input error,
-130/143 interrupted after saving state.";
+
+Exit codes: 0 ok (also when URLs were deferred by quota), 1 runtime failure,
+2 usage/config/input error (nothing pushed), 130/143 interrupted after saving state.";
 
 /// Warm Tencent Cloud CDN after a deploy: prefetch only the new or changed URLs, within the daily quota.
 #[derive(Debug, Parser)]

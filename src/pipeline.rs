@@ -45,7 +45,20 @@ pub fn main(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::Ok);
         }
         Some(Command::FakeCdn(args)) => {
-            crate::fake_cdn::run_cli(args)?;
+            // `--api` and `--per-day` are common flags: they pick the API the fake serves and its quota.
+            let mut args = (**args).clone();
+            if let Some(api) = global.api.as_deref() {
+                args.api = match crate::config::parse_api(api)
+                    .map_err(|e| Error::Usage(format!("--api: {e}")))?
+                {
+                    crate::config::Api::V2 => crate::fake_cdn::ApiArg::V2,
+                    crate::config::Api::V3 => crate::fake_cdn::ApiArg::V3,
+                };
+            }
+            if let Some(n) = global.per_day {
+                args.per_day = n;
+            }
+            crate::fake_cdn::run_cli(&args)?;
             return Ok(ExitCode::Ok);
         }
         Some(Command::Hook(HookCommand::Install { repo, branch })) => {
@@ -433,7 +446,9 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     report.exit = ExitCode::Ok;
     match &outcome.stop {
         Some(Stop::Fatal(m)) => {
-            report.errors.push(m.clone());
+            if !report.errors.contains(m) {
+                report.errors.push(m.clone());
+            }
             report.exit = ExitCode::Runtime;
         }
         Some(Stop::Sink(m)) => {

@@ -887,6 +887,8 @@ pub enum ApiArg {
 /// never talks to Tencent.
 #[derive(Clone, clap::Args)]
 #[command(after_help = "\
+--api v3|v2 picks the API served (default v3) and --per-day N its daily quota (default 1000).
+
 Examples:
   prewarm fake-cdn --port 8080 --api v3 --domain www.example.com
   # in another shell:
@@ -912,8 +914,9 @@ pub struct FakeCdnArgs {
     /// Port on 127.0.0.1 (0 = a free port; the endpoint is printed on stdout).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// Which API to serve.
-    #[arg(long, value_enum, default_value_t = ApiArg::V3)]
+    /// Which API to serve: the command line's common `--api v3|v2` (v3 unless given), shared with the rest of
+    /// prewarm's flags, so it is not a flag of its own here.
+    #[arg(skip = ApiArg::V3)]
     pub api: ApiArg,
     /// A CDN host, e.g. www.example.com (repeatable) [default: www.example.com, static.example.com].
     #[arg(long = "domain", value_name = "HOST")]
@@ -930,8 +933,8 @@ pub struct FakeCdnArgs {
     /// URLs per call [default: 20 on v2, 500 on v3].
     #[arg(long, value_name = "N")]
     pub per_request: Option<usize>,
-    /// URLs per day (per area on v3).
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    /// URLs per day (per area on v3): the common `--per-day N` (1000 unless given).
+    #[arg(skip = 1000_u64)]
     pub per_day: u64,
     /// Already spent today in mainland (v3), to simulate pushes made elsewhere.
     #[arg(long, value_name = "N", default_value_t = 0)]

@@ -13,6 +13,7 @@ mod support;
 mod config;
 mod deploys;
 mod dry_run;
+mod fake_cli;
 mod github;
 mod push;
 mod v3;
