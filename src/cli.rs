@@ -350,3 +350,33 @@ pub fn describe(api: Api, area: Area) -> String {
         Api::V2 => "tencent v2 CdnOverseaPushser".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // Catches clashing flags (a subcommand's own --api against the common one), bad defaults, …
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn subcommands_share_the_common_flags() {
+        let c = Cli::try_parse_from(["prewarm", "urls", "--config", "x.toml", "--max-urls", "3"])
+            .unwrap();
+        assert!(matches!(c.command, Some(Command::Urls)));
+        assert_eq!(
+            c.global.config.as_deref(),
+            Some(std::path::Path::new("x.toml"))
+        );
+        assert_eq!(c.global.max_urls, Some(3));
+        let c = Cli::try_parse_from(["prewarm", "--api", "v2", "fake-cdn", "--port", "0"]).unwrap();
+        assert!(matches!(c.command, Some(Command::FakeCdn(_))));
+        assert_eq!(c.global.api.as_deref(), Some("v2"));
+        assert!(
+            Cli::try_parse_from(["prewarm", "-q", "-v"]).is_err(),
+            "-q and -v conflict"
+        );
+    }
+}

@@ -16,6 +16,7 @@ mod dry_run;
 mod fake_cli;
 mod github;
 mod push;
+mod readme;
 mod v3;
 
 mod action;
