@@ -391,7 +391,11 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     carried.extend(plan_deferred);
 
     // --wait: follow the tasks; `fail` URLs go back to the backlog, `invalid` ones are origin errors.
-    if settings.run.wait && !outcome.tasks.is_empty() {
+    if settings.run.wait && settings.cdn.api == crate::config::Api::V2 {
+        report.warnings.push(
+            "--wait needs API 3.0 (DescribePushTasks); API 2.0 can't report task progress".into(),
+        );
+    } else if settings.run.wait && !outcome.tasks.is_empty() {
         let (outcomes, failed) = wait_for_tasks(
             provider.as_mut(),
             &outcome.tasks,
@@ -657,6 +661,11 @@ fn status(settings: &Settings, tasks: bool) -> Result<ExitCode> {
     let oldest = backlog.iter().map(|b| b.since.as_str()).min();
     let recent: Vec<&state::TaskRecord> = state.tasks().iter().rev().take(20).collect();
     let mut progress: Vec<serde_json::Value> = Vec::new();
+    if tasks && settings.cdn.api == crate::config::Api::V2 {
+        return Err(Error::Usage(
+            "status --tasks needs API 3.0 (DescribePushTasks); set cdn.api = \"v3\"".into(),
+        ));
+    }
     if tasks && !recent.is_empty() {
         let creds = push::client::credentials_from_env(&settings.cdn)?;
         let mut provider = push::client::provider_for(settings, creds)?;

@@ -294,3 +294,35 @@ fn plain_http_is_refused_for_non_loopback_endpoints() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("http"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn wait_on_v2_warns_instead_of_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    site(dir.path(), 2, "v2", "");
+    let fake = start(fake_config(Api::V2));
+    let t0 = std::time::Instant::now();
+    let out = prewarm_at(dir.path(), &fake)
+        .args(["--wait", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v = json(&out);
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("--wait needs API 3.0")),
+        "{v}"
+    );
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(60),
+        "no polling until the wait timeout"
+    );
+    let out = prewarm_at(dir.path(), &fake)
+        .args(["status", "--tasks"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("needs API 3.0"));
+}
