@@ -379,7 +379,10 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
             progress: progress.as_ref(),
             rejected: Vec::new(),
         };
-        push::push(batches, provider.as_mut(), &opts, &mut sink)
+        // Pauses (interval, pacing, back-off) end early on a signal, so SIGINT during a 30 s back-off stops now;
+        // the engine checks the sink before its next call and stops there.
+        let mut sleeper = |d: Duration| interruptible_sleep(d, &signals);
+        push::push_with(batches, provider.as_mut(), &opts, &mut sink, &mut sleeper)
     };
     if let Some(p) = progress {
         p.finish_and_clear();
@@ -549,6 +552,18 @@ fn progress_bar(total: usize, settings: &Settings) -> Option<indicatif::Progress
         pb.set_style(style.progress_chars("=> "));
     }
     Some(pb)
+}
+
+/// Sleeps `d`, in slices, returning early once a signal has arrived.
+fn interruptible_sleep(d: Duration, signals: &Signals) {
+    let end = Instant::now() + d;
+    while signals.received().is_none() {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
 }
 
 /// The pipeline's push sink: saves state after every accepted batch, watches for signals.
