@@ -637,7 +637,7 @@ fn wait_for_tasks(
         {
             break;
         }
-        std::thread::sleep(delay.min(timeout.saturating_sub(start.elapsed())));
+        interruptible_sleep(delay.min(timeout.saturating_sub(start.elapsed())), signals);
         delay = (delay * 2).min(Duration::from_secs(10));
     }
     let mut outcomes = Vec::new();
