@@ -14,5 +14,11 @@ mod config;
 mod dry_run;
 mod push;
 
+mod bad_input;
+mod faults;
+mod props;
+mod secrets;
+mod signals;
+
 mod action;
 mod hook;
