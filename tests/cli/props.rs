@@ -166,14 +166,15 @@ proptest! {
         }
     }
 
-    /// XML-shaped noise (tags, entities, DTDs, CDATA): never panics, never expands anything.
+    /// XML-shaped noise (tags, entities, DTDs, CDATA): never panics, never expands anything. The only absolute URL
+    /// in the pieces is a closed loopback port, so an index child that gets fetched goes nowhere.
     #[test]
     fn sitemap_reader_on_xml_noise(parts in proptest::collection::vec(prop_oneof![
         Just("<?xml version=\"1.0\"?>"), Just("<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">"),
         Just("</urlset>"), Just("<sitemapindex>"), Just("</sitemapindex>"), Just("<sitemap>"), Just("</sitemap>"),
         Just("<url>"), Just("</url>"), Just("<loc>"), Just("</loc>"), Just("<lastmod>"), Just("</lastmod>"),
         Just("<priority>"), Just("</priority>"), Just("0.5"), Just("2024-02-30T25:61:00+08:00"),
-        Just("https://www.example.com/x"), Just("&amp;"), Just("&lol;"), Just("&#x10FFFF;"), Just("&#0;"),
+        Just("http://127.0.0.1:9/x"), Just("&amp;"), Just("&lol;"), Just("&#x10FFFF;"), Just("&#0;"),
         Just("<!DOCTYPE urlset [<!ENTITY lol \"LOL&#88;\">]>"), Just("<![CDATA["), Just("]]>"),
         Just("<!--"), Just("-->"), Just("<"), Just(">"), Just("\"" ), Just("self.xml"), Just("/etc/passwd"),
     ], 0..40)) {
