@@ -162,3 +162,64 @@ fn a_second_signal_exits_at_once_and_the_state_stays_valid() {
         "{twice} twice"
     );
 }
+
+/// Sends SIGINT while the run is in a long pause (`interval` between batches or a retry back-off) and checks it
+/// stops at once: exit 130 within 3 s, the first batch accepted, the rest in the backlog.
+fn signal_during_pause(what: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = fake_config(Api::V3);
+    if what == "interval" {
+        site(dir.path(), 60, "v3", "interval = \"8s\"\n");
+    } else {
+        site(dir.path(), 60, "v3", "max_attempts = 4\n");
+        let path = dir.path().join("prewarm.toml");
+        let body = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("base_backoff = \"10ms\"", "base_backoff = \"8s\"")
+            .replace("max_backoff = \"50ms\"", "max_backoff = \"8s\"");
+        std::fs::write(&path, body).unwrap();
+        // The second batch keeps being throttled; a throttled retry waits at least base_backoff (8 s).
+        cfg.faults = "throttle@2-".into();
+    }
+    let fake = FakeCdn::start(cfg).unwrap();
+    let child = spawn(dir.path(), &fake);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            fake.accepted_urls().len() >= 20
+                && (what == "interval" || fake.calls("PushUrlsCache") >= 2)
+        }),
+        "{what}: the pause began"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    send(&child, "INT");
+    let out = wait_deadline(child, Duration::from_secs(30));
+    let took = t.elapsed();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{what}: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        assert_accounted(&fake, dir.path(), &page_urls(60), what),
+        40,
+        "{what}: the first batch landed, the rest is in the backlog"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "{what}: SIGINT took {took:?} to stop the run (the pause was slept out)"
+    );
+}
+
+/// SIGINT during `[push] interval` stops the run promptly (the pause is not slept out first).
+#[test]
+fn a_signal_during_the_interval_pause_stops_promptly() {
+    signal_during_pause("interval");
+}
+
+/// SIGINT during a retry back-off stops the run promptly.
+#[test]
+fn a_signal_during_a_retry_back_off_stops_promptly() {
+    signal_during_pause("back-off");
+}
