@@ -419,3 +419,36 @@ fn tls_certificates_are_always_verified() {
         assert_clean(all.as_bytes(), "tls output");
     }
 }
+
+#[test]
+fn a_token_with_a_line_break_is_refused_without_being_printed() {
+    for (api, name) in [(Api::V3, "v3"), (Api::V2, "v2")] {
+        let dir = tempfile::tempdir().unwrap();
+        site(dir.path(), 3, name, "max_attempts = 1\n");
+        let mut cfg = fake_config(api);
+        let evil = format!("{TOKEN}\r\nX-Injected: 1");
+        cfg.token = Some(evil.clone());
+        let fake = FakeCdn::start(cfg).unwrap();
+        let out = prewarm_at(dir.path(), &fake)
+            .env("TENCENTCLOUD_TOKEN", &evil)
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
+        assert_clean(&out.stdout, &format!("{name} stdout"));
+        assert_clean(&out.stderr, &format!("{name} stderr"));
+        assert!(
+            !text(&out.stderr).contains("panicked"),
+            "{}",
+            text(&out.stderr)
+        );
+        if api == Api::V3 {
+            // A header value cannot hold a line break: refused before anything is sent.
+            assert_ne!(out.status.code(), Some(0), "{name}: {}", text(&out.stderr));
+            assert!(fake.accepted_urls().is_empty(), "{name}");
+        } else {
+            // v2 sends it as a form field, percent-encoded: no header to inject into; the fake got it verbatim.
+            assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stderr));
+            assert_eq!(fake.accepted_urls().len(), 3, "{name}");
+        }
+    }
+}
