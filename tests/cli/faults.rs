@@ -431,3 +431,83 @@ fn truncated_or_garbage_state_exits_2_and_is_left_as_it_was() {
         assert_eq!(fake.accepted_urls().len(), 5, "{what}: nothing more pushed");
     }
 }
+
+#[test]
+fn a_second_run_that_cannot_get_the_lock_exits_2_and_pushes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    site(dir.path(), 60, "v3", "");
+    let cfg = dir.path().join("prewarm.toml");
+    let body = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{body}\n[state]\nlock_timeout = \"200ms\"\n")).unwrap();
+    let mut fc = fake_config(Api::V3);
+    fc.latency = Duration::from_millis(300);
+    let fake = start(fc);
+    let first = std::process::Command::new(assert_cmd::cargo::cargo_bin("prewarm"))
+        .env_clear()
+        .current_dir(dir.path())
+        .env("PREWARM_ENDPOINT", fake.endpoint())
+        .env("TENCENTCLOUD_SECRET_ID", crate::support::SECRET_ID)
+        .env("TENCENTCLOUD_SECRET_KEY", crate::support::SECRET_KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || fake
+        .calls("PushUrlsCache")
+        >= 1));
+    let calls_before = fake.calls("PushUrlsCache");
+    let out = prewarm_at(dir.path(), &fake).output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("state.json") && err.to_lowercase().contains("lock"),
+        "{err}"
+    );
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert!(
+        fake.calls("PushUrlsCache") <= calls_before + 3,
+        "the second run pushed nothing"
+    );
+    assert_eq!(
+        assert_accounted(&fake, dir.path(), &page_urls(60), "lock"),
+        0
+    );
+    assert!(counts(&fake).values().all(|&n| n == 1));
+}
+
+#[test]
+fn unusable_state_paths_and_clocks_exit_2_before_pushing() {
+    let dir = tempfile::tempdir().unwrap();
+    site(dir.path(), 5, "v3", "");
+    let fake = start(fake_config(Api::V3));
+    std::fs::create_dir_all(dir.path().join("a-folder")).unwrap();
+    std::fs::write(dir.path().join("a-file"), "x").unwrap();
+    for (args, env, needle) in [
+        (&["--state", "a-folder"][..], None, "a-folder"),
+        (&["--state", "a-file/state.json"][..], None, "a-file"),
+        (
+            &[][..],
+            Some(("PREWARM_NOW", "yesterday-ish")),
+            "PREWARM_NOW",
+        ),
+    ] {
+        let mut cmd = prewarm_at(dir.path(), &fake);
+        cmd.args(args);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert_eq!(fake.calls("PushUrlsCache"), 0);
+    assert!(
+        std::fs::read_dir(dir.path().join("a-folder"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}
