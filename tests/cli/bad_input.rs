@@ -564,3 +564,154 @@ fn unusable_configs_exit_2_naming_key_and_line_and_push_nothing() {
         );
     }
 }
+
+/// What the little origin server answers on a path.
+#[derive(Clone)]
+enum Reply {
+    Ok(Vec<u8>),
+    Status(u16),
+    Redirect(String),
+    /// Accept, read the request, never answer.
+    Hang,
+    /// 200 with a body of this many bytes and no Content-Length (the cap must stop it while streaming).
+    Stream(usize),
+}
+
+/// A tiny HTTP/1.1 origin on 127.0.0.1 serving `routes` (path → reply), one connection at a time, each closed
+/// after one answer. Returns its base URL.
+fn origin(routes: Vec<(&'static str, Reply)>) -> String {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let routes = routes.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                }
+                let reply = routes
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map_or(Reply::Status(404), |(_, r)| r.clone());
+                let _ = match reply {
+                    Reply::Ok(body) => stream
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .and_then(|()| stream.write_all(&body)),
+                    Reply::Status(code) => stream.write_all(
+                        format!("HTTP/1.1 {code} Nope\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                            .as_bytes(),
+                    ),
+                    Reply::Redirect(to) => stream.write_all(
+                        format!(
+                            "HTTP/1.1 301 Moved\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    ),
+                    Reply::Hang => {
+                        std::thread::sleep(std::time::Duration::from_secs(30));
+                        Ok(())
+                    }
+                    Reply::Stream(n) => {
+                        let mut r = stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n<urlset>");
+                        let chunk = vec![b' '; 64 * 1024];
+                        let mut sent = 0;
+                        while r.is_ok() && sent < n {
+                            r = stream.write_all(&chunk);
+                            sent += chunk.len();
+                        }
+                        r
+                    }
+                };
+            });
+        }
+    });
+    base
+}
+
+/// A config whose one source is the sitemap at `url`.
+fn remote_config(dir: &Path, url: &str, extra: &str) {
+    crate::support::write_config(
+        dir,
+        &format!(
+            "[site]\ndomains = [\"https://www.example.com\"]\n\n[[source]]\nkind = \"sitemap\"\nurl = {url:?}\n\n\
+             [push]\nbase_backoff = \"10ms\"\nmax_backoff = \"50ms\"\ntimeout = \"1s\"\nmax_attempts = 2\n\n{extra}"
+        ),
+    );
+}
+
+#[test]
+fn remote_sitemaps_that_misbehave_are_refused_with_the_url_named() {
+    let bomb = std::fs::read(fixture("bad/bomb.xml.gz")).unwrap();
+    let ok = GOOD_SITEMAP.as_bytes().to_vec();
+    let base = origin(vec![
+        ("/ok.xml", Reply::Ok(ok)),
+        ("/bomb.xml.gz", Reply::Ok(bomb)),
+        ("/huge.xml", Reply::Stream(4 << 20)),
+        ("/hang.xml", Reply::Hang),
+        ("/gone.xml", Reply::Status(404)),
+        ("/oops.xml", Reply::Status(500)),
+        ("/loop.xml", Reply::Redirect("/loop.xml".into())),
+        ("/to-ftp.xml", Reply::Redirect("ftp://127.0.0.1/x".into())),
+    ]);
+    let limits = "[limits]\nmax_decompressed_bytes = \"1MiB\"\nmax_fetch_bytes = \"1MiB\"\n";
+    let fake = fake();
+    for (path, needle) in [
+        ("/bomb.xml.gz", "max_decompressed_bytes"),
+        ("/huge.xml", "1048576"),
+        ("/hang.xml", "timed out"),
+        ("/gone.xml", "404"),
+        ("/oops.xml", "500"),
+        ("/loop.xml", "redirect"),
+        ("/to-ftp.xml", "to-ftp.xml"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        remote_config(dir.path(), &format!("{base}{path}"), limits);
+        let started = std::time::Instant::now();
+        let out = run(dir.path(), &fake);
+        assert_refused(&out, &fake, needle, path);
+        assert!(
+            text(&out.stderr).contains(path),
+            "{path}: the URL is named: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "{path}: bounded"
+        );
+    }
+    // Credentials in a sitemap URL are refused and never echoed.
+    let dir = tempfile::tempdir().unwrap();
+    let with_password = base.replace("http://", "http://deploy:hunter2-sekrit@") + "/ok.xml";
+    remote_config(dir.path(), &with_password, "");
+    let out = run(dir.path(), &fake);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("hunter2-sekrit"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(fake.accepted_urls().is_empty());
+    // The same origin's good sitemap goes through: the refusals above were the faults.
+    let dir = tempfile::tempdir().unwrap();
+    remote_config(dir.path(), &format!("{base}/ok.xml"), limits);
+    let out = run(dir.path(), &fake);
+    assert_ok(&out, "ok.xml");
+    assert_eq!(fake.accepted_urls().len(), 3);
+}
