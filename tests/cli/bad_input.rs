@@ -715,3 +715,50 @@ fn remote_sitemaps_that_misbehave_are_refused_with_the_url_named() {
     assert_ok(&out, "ok.xml");
     assert_eq!(fake.accepted_urls().len(), 3);
 }
+
+#[test]
+fn hostile_text_in_inputs_cannot_inject_github_workflow_commands() {
+    let fake = fake();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("inject.xml");
+    std::fs::write(
+        &file,
+        "<?xml version=\"1.0\"?>\n<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">\n\
+         <url><loc>https://www.example.com/a&#10;::error::injected-loc</loc></url>\n\
+         <url><loc>javascript:x&#10;::error::injected-bad</loc></url>\n\
+         <url><loc>https://www.example.com/b</loc><lastmod>soon&#10;::error::injected-lastmod</lastmod>\
+         <priority>9&#13;&#10;::error::injected-priority</priority></url>\n\
+         </urlset>\n",
+    )
+    .unwrap();
+    sitemap_config(dir.path(), &file, "");
+    let summary = dir.path().join("summary.md");
+    let outputs = dir.path().join("outputs.txt");
+    let out = prewarm_at(dir.path(), &fake)
+        .args(["--format", "github", "-vv"])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_OUTPUT", &outputs)
+        .output()
+        .unwrap();
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
+    let all = format!(
+        "{}\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr),
+        std::fs::read_to_string(&outputs).unwrap_or_default()
+    );
+    for line in all.lines() {
+        assert!(
+            !line.trim_start().starts_with("::error::injected"),
+            "a workflow command was injected:\n{all}"
+        );
+    }
+    for u in fake.accepted_urls() {
+        // WHATWG drops the line break: `/a::error::…` is an ordinary path, on one line.
+        assert!(!u.contains(['\n', '\r']), "{u}");
+    }
+}
