@@ -223,3 +223,45 @@ fn a_signal_during_the_interval_pause_stops_promptly() {
 fn a_signal_during_a_retry_back_off_stops_promptly() {
     signal_during_pause("back-off");
 }
+
+/// SIGINT while `--wait` polls the tasks (its back-off grows to 10 s) stops promptly, with the pushed URLs saved.
+#[test]
+fn a_signal_while_waiting_for_tasks_stops_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    site(dir.path(), 20, "v3", ""); // one task: one DescribePushTasks call per poll
+    let mut cfg = fake_config(Api::V3);
+    cfg.task_duration = Duration::from_secs(120);
+    let fake = FakeCdn::start(cfg).unwrap();
+    let child = StdCommand::new(assert_cmd::cargo::cargo_bin("prewarm"))
+        .env_clear()
+        .current_dir(dir.path())
+        .env("PREWARM_ENDPOINT", fake.endpoint())
+        .env("TENCENTCLOUD_SECRET_ID", SECRET_ID)
+        .env("TENCENTCLOUD_SECRET_KEY", SECRET_KEY)
+        .args(["--format", "json", "--wait", "--wait-timeout", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Polls at 0, 0.2, 0.6, 1.4, 3.0, 6.2 s: after the sixth the next pause is 6.4 s long.
+    assert!(
+        wait_until(Duration::from_secs(30), || fake.calls("DescribePushTasks")
+            >= 6),
+        "the run is polling ({} polls)",
+        fake.calls("DescribePushTasks")
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    send(&child, "INT");
+    let out = wait_deadline(child, Duration::from_secs(30));
+    let took = t.elapsed();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert_eq!(
+        assert_accounted(&fake, dir.path(), &page_urls(20), "wait"),
+        0
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "SIGINT took {took:?} to stop the --wait polling (the poll pause was slept out)"
+    );
+}
