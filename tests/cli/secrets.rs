@@ -452,3 +452,43 @@ fn a_token_with_a_line_break_is_refused_without_being_printed() {
         }
     }
 }
+
+#[test]
+fn secret_values_under_other_keys_are_refused_without_echoing_them() {
+    for (table, key, value) in [
+        ("[cdn]", "token", TOKEN),
+        ("[cdn]", "secret", SECRET_KEY),
+        ("[cdn]", "SecretKey", SECRET_KEY),
+        ("[push]", "secret_key", SECRET_KEY),
+        ("[cdn]", "secret_key_env", SECRET_KEY),
+        ("[cdn]", "secret_key", "multi\nline"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        site(dir.path(), 3, "v3", "");
+        let cfg = dir.path().join("prewarm.toml");
+        let body = std::fs::read_to_string(&cfg).unwrap();
+        let line = format!("{key} = {value:?}\n");
+        let body = if body.contains(&format!("{table}\n")) {
+            body.replace(&format!("{table}\n"), &format!("{table}\n{line}"))
+        } else {
+            format!("{body}\n{table}\n{line}")
+        };
+        std::fs::write(&cfg, body).unwrap();
+        let fake = FakeCdn::start(fake_config(Api::V3)).unwrap();
+        for format in ["text", "github"] {
+            let out = prewarm_at(dir.path(), &fake)
+                .args(["--format", format])
+                .output()
+                .unwrap();
+            let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+            assert_eq!(out.status.code(), Some(2), "{table} {key} {format}: {all}");
+            assert!(
+                all.contains("prewarm.toml:"),
+                "{key}: names the file and line: {all}"
+            );
+            assert_clean(all.as_bytes(), &format!("{table} {key} {format}"));
+            assert!(!all.contains("multi"), "{key}: {all}");
+        }
+        assert_eq!(fake.calls("PushUrlsCache"), 0);
+    }
+}
