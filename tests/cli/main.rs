@@ -19,5 +19,11 @@ mod push;
 mod readme;
 mod v3;
 
+mod bad_input;
+mod faults;
+mod props;
+mod secrets;
+mod signals;
+
 mod action;
 mod hook;

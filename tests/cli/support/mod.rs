@@ -155,3 +155,107 @@ pub fn serve_dir(dir: PathBuf) -> (String, Arc<AtomicUsize>) {
     });
     (base, hits)
 }
+
+/// Like [`site`], but with the client `timeout` chosen by the caller (`extra` goes at the end of `[push]`).
+pub fn site_timeout(dir: &Path, n: usize, api: &str, timeout: &str, extra: &str) {
+    site(dir, n, api, "");
+    let cfg = dir.join("prewarm.toml");
+    let text = std::fs::read_to_string(&cfg).expect("read config");
+    let text = text.replace(
+        "timeout = \"5s\"\n",
+        &format!("timeout = \"{timeout}\"\n{extra}"),
+    );
+    std::fs::write(&cfg, text).expect("write config");
+}
+
+/// The page URLs [`site`] writes, in order.
+pub fn page_urls(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("https://www.example.com/page-{i:04}.html"))
+        .collect()
+}
+
+/// Every URL the fake accepted, with how often.
+pub fn counts(fake: &FakeCdn) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for u in fake.accepted_urls() {
+        *m.entry(u).or_insert(0) += 1;
+    }
+    m
+}
+
+/// The state file of a [`site`] folder.
+pub fn state_path(dir: &Path) -> PathBuf {
+    dir.join(".prewarm").join("state.json")
+}
+
+/// Loads the state of a [`site`] folder the way prewarm does; panics (fails the test) when it is not valid.
+pub fn load_state(dir: &Path) -> prewarm::state::State {
+    let p = state_path(dir);
+    prewarm::state::load_read_only(&p)
+        .unwrap_or_else(|e| panic!("the state file {} is not valid: {e}", p.display()))
+}
+
+/// Asserts, URL by URL, that each of `urls` was accepted by the fake exactly once or (never accepted) is still in
+/// the state's backlog, that the state records as pushed exactly what the fake accepted, and that the fake
+/// accepted nothing else. Returns how many are in the backlog.
+pub fn assert_accounted(fake: &FakeCdn, dir: &Path, urls: &[String], name: &str) -> usize {
+    let state = load_state(dir);
+    let backlog: std::collections::BTreeSet<String> =
+        state.backlog().iter().map(|b| b.url.clone()).collect();
+    let c = counts(fake);
+    for u in c.keys() {
+        assert!(
+            urls.contains(u),
+            "{name}: the fake accepted {u}, which was never planned"
+        );
+    }
+    let mut in_backlog = 0;
+    for u in urls {
+        match c.get(u).copied().unwrap_or(0) {
+            0 => {
+                assert!(
+                    backlog.contains(u),
+                    "{name}: {u} was neither accepted nor kept in the backlog (lost)"
+                );
+                assert!(
+                    state.fingerprint(u).is_none(),
+                    "{name}: {u} is recorded as pushed but the fake never accepted it"
+                );
+                in_backlog += 1;
+            }
+            1 => {
+                assert!(
+                    !backlog.contains(u),
+                    "{name}: {u} was accepted but is still in the backlog (would be pushed twice)"
+                );
+                assert!(
+                    state.fingerprint(u).is_some(),
+                    "{name}: {u} was accepted but the state does not record it"
+                );
+            }
+            n => panic!("{name}: {u} was accepted {n} times"),
+        }
+    }
+    in_backlog
+}
+
+/// A loopback endpoint where nothing listens (bound, then released).
+pub fn dead_endpoint(path: &str) -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    drop(l);
+    format!("http://127.0.0.1:{port}{path}")
+}
+
+/// Polls `cond` every 10 ms until it holds or `deadline` passes; returns whether it held.
+pub fn wait_until(deadline: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + deadline;
+    while std::time::Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    cond()
+}
