@@ -228,7 +228,7 @@ pub fn text(r: &Report) -> String {
     if let Some(a) = &q.api {
         let _ = write!(
             s,
-            "; the API reports {} of {} available ({}, ≤{} per call)",
+            "; before the run the API reported {} of {} available ({}, ≤{} per call)",
             a.available, a.total, a.area, a.batch
         );
     }
@@ -402,7 +402,7 @@ pub fn summary(r: &Report) -> String {
     if let Some(a) = &r.quota.api {
         let _ = writeln!(
             s,
-            "| API quota | {} of {} available ({}) |",
+            "| API quota before the run | {} of {} available ({}) |",
             a.available, a.total, a.area
         );
     }
