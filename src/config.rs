@@ -107,6 +107,14 @@ pub struct QuotaSettings {
     pub reserve: u64,
 }
 
+impl QuotaSettings {
+    /// What prewarm may still spend on a CDN day on which `used` URLs were pushed (after the reserve).
+    #[must_use]
+    pub fn left_after(&self, used: u64) -> u64 {
+        self.per_day.saturating_sub(self.reserve).saturating_sub(used)
+    }
+}
+
 /// Which Tencent API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {

@@ -272,11 +272,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     // Budget: the local ledger, capped by what the API says is left (v3), when it can tell.
     let day = clock.cdn_day(settings.quota.day_utc_offset);
     let used = state.used_on(&day);
-    let local_left = settings
-        .quota
-        .per_day
-        .saturating_sub(settings.quota.reserve)
-        .saturating_sub(used);
+    let local_left = settings.quota.left_after(used);
     let mut per_request = settings.quota.per_request;
     let mut remote: Option<RemoteQuota> = None;
     if let Some(p) = provider.as_mut() {
@@ -667,11 +663,7 @@ fn status(settings: &Settings, tasks: bool) -> Result<ExitCode> {
     let state = state::load_read_only(&settings.state.path)?;
     let day = clock.cdn_day(settings.quota.day_utc_offset);
     let used = state.used_on(&day);
-    let left = settings
-        .quota
-        .per_day
-        .saturating_sub(settings.quota.reserve)
-        .saturating_sub(used);
+    let left = settings.quota.left_after(used);
     let backlog = state.backlog();
     let oldest = backlog.iter().map(|b| b.since.as_str()).min();
     let recent: Vec<&state::TaskRecord> = state.tasks().iter().rev().take(20).collect();
