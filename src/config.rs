@@ -111,7 +111,9 @@ impl QuotaSettings {
     /// What prewarm may still spend on a CDN day on which `used` URLs were pushed (after the reserve).
     #[must_use]
     pub fn left_after(&self, used: u64) -> u64 {
-        self.per_day.saturating_sub(self.reserve).saturating_sub(used)
+        self.per_day
+            .saturating_sub(self.reserve)
+            .saturating_sub(used)
     }
 }
 

@@ -16,6 +16,7 @@
 //! of a single origin (`scheme://host[:port]`): origins in the order of their first URL, the batches of one
 //! origin consecutive, because batches go out one domain at a time.
 
+#[cfg(test)]
 use std::cmp::Ordering;
 use std::collections::HashSet;
 
@@ -86,11 +87,8 @@ pub struct PlanLimits {
 ///
 /// A `per_request` of 0 is treated as 1.
 #[must_use]
-pub fn plan(mut planned: Vec<PlannedUrl>, limits: PlanLimits) -> Plan {
-    planned.sort_by(rank);
-    let mut seen = HashSet::with_capacity(planned.len());
-    planned.retain(|p| seen.insert(p.asset.url.clone()));
-    drop(seen);
+pub fn plan(planned: Vec<PlannedUrl>, limits: PlanLimits) -> Plan {
+    let mut planned = order(planned);
 
     let budget = usize::try_from(limits.budget).unwrap_or(usize::MAX);
     let take = budget
@@ -105,7 +103,7 @@ pub fn plan(mut planned: Vec<PlannedUrl>, limits: PlanLimits) -> Plan {
         let origin = origin_of(p.url());
         match groups.iter_mut().find(|(o, _)| *o == origin) {
             Some((_, urls)) => urls.push(p),
-            None => groups.push((origin, vec![p])),
+            None => groups.push((origin.to_string(), vec![p])),
         }
     }
     let mut batches = Vec::new();
@@ -121,7 +119,67 @@ pub fn plan(mut planned: Vec<PlannedUrl>, limits: PlanLimits) -> Plan {
     Plan { batches, deferred }
 }
 
-/// The plan order: `Less` goes first.
+/// The sort key of [`rank`], precomputed once per URL: comparing these is the same order as `rank`, but the
+/// numbers compare without touching the (large) `PlannedUrl`s, so a million URLs sort in a fraction of the time.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Key<'a> {
+    backlog: std::cmp::Reverse<bool>,
+    priority: std::cmp::Reverse<i64>,
+    /// `f32::total_cmp` order as an integer; `Reverse(None)` sorts after every `Reverse(Some)`.
+    sitemap_priority: std::cmp::Reverse<Option<i32>>,
+    lastmod: std::cmp::Reverse<Option<&'a str>>,
+    url: &'a str,
+}
+
+fn key(p: &PlannedUrl) -> Key<'_> {
+    Key {
+        backlog: std::cmp::Reverse(p.from_backlog),
+        priority: std::cmp::Reverse(p.asset.priority),
+        sitemap_priority: std::cmp::Reverse(p.asset.sitemap_priority.map(total_order_bits)),
+        lastmod: std::cmp::Reverse(p.asset.lastmod.as_deref()),
+        url: &p.asset.url,
+    }
+}
+
+/// The integer whose order is `f32::total_cmp`'s.
+fn total_order_bits(f: f32) -> i32 {
+    #[expect(
+        clippy::cast_possible_wrap,
+        reason = "reinterpreting the bits is the point"
+    )]
+    let b = f.to_bits() as i32;
+    #[expect(
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap,
+        reason = "bit manipulation"
+    )]
+    let flip = (((b >> 31) as u32) >> 1) as i32;
+    b ^ flip
+}
+
+/// Sorts by [`rank`] and drops later duplicates of a URL (the best-ranked entry stays).
+fn order(planned: Vec<PlannedUrl>) -> Vec<PlannedUrl> {
+    let mut idx: Vec<(Key<'_>, usize)> = planned
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (key(p), i))
+        .collect();
+    idx.sort_unstable();
+    let mut seen: HashSet<&str> = HashSet::with_capacity(idx.len());
+    let keep: Vec<usize> = idx
+        .into_iter()
+        .filter(|(k, _)| seen.insert(k.url))
+        .map(|(_, i)| i)
+        .collect();
+    drop(seen);
+    let mut slots: Vec<Option<PlannedUrl>> = planned.into_iter().map(Some).collect();
+    keep.into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect()
+}
+
+/// The plan order: `Less` goes first. (The spec of the order; [`Key`] computes the same faster.)
+#[cfg(test)]
 fn rank(a: &PlannedUrl, b: &PlannedUrl) -> Ordering {
     b.from_backlog
         .cmp(&a.from_backlog)
@@ -144,6 +202,7 @@ fn rank(a: &PlannedUrl, b: &PlannedUrl) -> Ordering {
 }
 
 /// Higher values first, `None` after every value.
+#[cfg(test)]
 fn desc_none_last<T>(a: Option<T>, b: Option<T>, cmp: impl Fn(&T, &T) -> Ordering) -> Ordering {
     match (a, b) {
         (Some(x), Some(y)) => cmp(&y, &x),
@@ -153,8 +212,26 @@ fn desc_none_last<T>(a: Option<T>, b: Option<T>, cmp: impl Fn(&T, &T) -> Orderin
     }
 }
 
-/// `scheme://host[:port]` of a URL; for something `url` can't parse, the text before the path.
-fn origin_of(u: &str) -> String {
+/// `scheme://host[:port]` of a URL. Admitted URLs are already normalised (lower-case host, default port dropped,
+/// a path always present), so the origin is the text before the first `/` after `://`; anything else goes
+/// through the `url` crate.
+fn origin_of(u: &str) -> std::borrow::Cow<'_, str> {
+    if let Some(i) = u.find("://") {
+        let after = &u[i + 3..];
+        let end = after.find('/').map_or(u.len(), |j| i + 3 + j);
+        let origin = &u[..end];
+        let default_port = origin.ends_with(":443") || origin.ends_with(":80");
+        if !default_port
+            && !origin.contains(['@', '?', '#'])
+            && !origin.bytes().any(|b| b.is_ascii_uppercase())
+        {
+            return std::borrow::Cow::Borrowed(origin);
+        }
+    }
+    std::borrow::Cow::Owned(origin_of_slow(u))
+}
+
+fn origin_of_slow(u: &str) -> String {
     match url::Url::parse(u) {
         Ok(parsed) if parsed.has_host() => parsed.origin().ascii_serialization(),
         _ => {
@@ -408,6 +485,33 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_fast_key_orders_exactly_as_rank(
+            specs in proptest::collection::vec(
+                (0u8..4, -2i64..3, proptest::option::of(-3i8..12), proptest::option::of(0u8..4), any::<bool>()),
+                0..80,
+            ),
+        ) {
+            let input: Vec<PlannedUrl> = specs
+                .iter()
+                .enumerate()
+                .map(|(i, (u, prio, sp, lm, backlog))| {
+                    // Duplicate URLs on purpose (u only has 4 values per i % 3): the best-ranked one must stay.
+                    let mut x = p(&format!("https://h.example/{}-{u}", i % 3));
+                    x.asset.priority = *prio;
+                    x.asset.sitemap_priority = sp.map(|s| f32::from(s) / 10.0 - 0.5);
+                    x.asset.lastmod = lm.map(|d| format!("2024-01-0{}T00:00:00Z", d + 1));
+                    x.from_backlog = *backlog;
+                    x
+                })
+                .collect();
+            let mut by_rank = input.clone();
+            by_rank.sort_by(rank);
+            let mut seen = HashSet::new();
+            by_rank.retain(|x| seen.insert(x.asset.url.clone()));
+            prop_assert_eq!(order(input), by_rank);
+        }
+
         #[test]
         fn plan_never_loses_or_duplicates(
             specs in proptest::collection::btree_map(0u16..500, (0u8..3, -2i64..3, proptest::option::of(0u8..10), any::<bool>()), 0..120),
