@@ -17,4 +17,5 @@ for case, tool, js, rss, count, note in rows:
     else:
         ratio = "%.2f×" % (med / base[case])
     fmt = lambda s: ("%.0f ms" % (s * 1000)) if s < 10 else ("%.1f s" % s)
+    tool = tool.replace("|", "\\|")
     print("| %s | %s | %s | %s–%s | %s MiB | %s | %s | %s |" % (case, tool, fmt(med), fmt(lo), fmt(hi), rss, count, ratio, note))
