@@ -183,7 +183,7 @@ if want d; then
   bpe="$(python3 -c 'import os,sys; print("%.0f" % (os.path.getsize(sys.argv[1]) / int(sys.argv[2])))' d/state.json "$entries")"
   echo "d: state.json holds $entries entries in $(mib d/state.json): $bpe bytes per entry" >> "$NOTES"
   case="d 1M URLs vs 1M-entry state"
-  bench "$case" "prewarm urls, empty state (parse only)" "1000000" "the parse, subtracted below" -- "$P urls --sitemap b/index.xml --state $W/d/none.json"
+  bench "$case" "prewarm urls, empty state" "1000000" "parses, plans and prints 1M URLs" -- "$P urls --sitemap b/index.xml --state $W/d/none.json"
   bench "$case" "prewarm --dry-run (parse+load+diff)" "0 changed" "" -- "$P --dry-run -q --sitemap b/index.xml --state $W/d/state.json"
   bench "$case" "prewarm baseline (parse+load+diff+save)" "$entries" "rewrites state.json" -- "$P baseline -q --sitemap b/index.xml --state $W/d/state.json"
 fi
