@@ -149,6 +149,7 @@ pub fn diff(
         let mut seen = vec![false; baseline.len()];
         let mut seen_count = 0usize;
         let mut new_urls: FxHashSet<&str> = FxHashSet::default();
+        new_urls.reserve(assets.len().saturating_sub(baseline.len()));
         let found = lookup_all(&assets, baseline);
         for (i, (asset, found)) in assets.iter().zip(found).enumerate() {
             let accepted_same = match found {
@@ -207,7 +208,9 @@ pub fn diff(
     removed_now.sort_unstable();
 
     // Pass two moves the assets into the plan: the backlog first, in its order, then the fresh ones.
-    let mut fresh = Vec::new();
+    // Sized up front: a million growing `PlannedUrl`s cost a copy each doubling and, at the peak, two buffers.
+    let fresh_count = decision.iter().filter(|d| **d == Decision::Fresh).count();
+    let mut fresh = Vec::with_capacity(fresh_count);
     let mut carriers: FxHashMap<usize, Asset> = FxHashMap::default();
     for (i, asset) in assets.into_iter().enumerate() {
         match decision[i] {
@@ -221,7 +224,7 @@ pub fn diff(
             Decision::Duplicate | Decision::Unchanged => {}
         }
     }
-    let mut planned = Vec::with_capacity(carriers.len() + fresh.len());
+    let mut planned = Vec::new();
     let mut backlog_seen: FxHashSet<&str> = FxHashSet::default();
     for (b, entry) in backlog.iter().enumerate() {
         if !backlog_seen.insert(entry.url.as_str())
@@ -242,7 +245,13 @@ pub fn diff(
             None => planned.push(entry.to_planned()),
         }
     }
-    planned.extend(fresh);
+    // No backlog (the common case): the fresh list is the plan, not copied.
+    if planned.is_empty() {
+        planned = fresh;
+    } else {
+        planned.reserve_exact(fresh.len());
+        planned.extend(fresh);
+    }
     Changes {
         planned,
         unchanged,

@@ -267,10 +267,23 @@ impl State {
     /// Records the assets' current fingerprints as accepted and drops them from the backlog, pushing nothing
     /// (`prewarm baseline`: adopting a site that is already warm).
     pub fn record_baseline(&mut self, assets: &[Asset]) {
-        self.urls.reserve(assets.len());
+        // A re-baseline mostly finds its URLs already there: update in place (no key copy, no new value when
+        // it is the same), and reserve only for what can be new (reserving a million on top of a million
+        // rehashed the whole map).
+        self.urls
+            .reserve(assets.len().saturating_sub(self.urls.len()));
         for a in assets {
-            self.urls
-                .insert(a.url.clone(), a.fingerprint.clone().unwrap_or_default());
+            let fp = a.fingerprint.as_deref().unwrap_or_default();
+            match self.urls.get_mut(a.url.as_str()) {
+                Some(old) => {
+                    if old != fp {
+                        fp.clone_into(old);
+                    }
+                }
+                None => {
+                    self.urls.insert(a.url.clone(), fp.to_owned());
+                }
+            }
         }
         if !self.backlog.is_empty() {
             let set: HashSet<&str> = assets.iter().map(|a| a.url.as_str()).collect();
@@ -1615,6 +1628,37 @@ mod tests {
             ["https://a.example/b"]
         );
         assert_eq!(loaded.backlog()[0].since, "2024-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn re_baseline_updates_in_place_and_keeps_order() {
+        let mut st = State::default();
+        let asset = |u: &str, fp: Option<&str>| {
+            let mut a = Asset::new(u);
+            a.fingerprint = fp.map(str::to_owned);
+            a
+        };
+        st.record_baseline(&[
+            asset("https://a.example/b", Some("b3:1")),
+            asset("https://a.example/a", None),
+        ]);
+        st.record_baseline(&[
+            asset("https://a.example/a", Some("b3:2")),
+            asset("https://a.example/c", Some("b3:3")),
+            asset("https://a.example/b", Some("b3:1")),
+        ]);
+        assert_eq!(st.fingerprint("https://a.example/a"), Some("b3:2"));
+        assert_eq!(st.fingerprint("https://a.example/b"), Some("b3:1"));
+        assert_eq!(st.fingerprint("https://a.example/c"), Some("b3:3"));
+        let order: Vec<&str> = crate::diff::Baseline::urls(&st).collect();
+        assert_eq!(
+            order,
+            [
+                "https://a.example/b",
+                "https://a.example/a",
+                "https://a.example/c"
+            ]
+        );
     }
 
     #[test]

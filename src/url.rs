@@ -90,7 +90,9 @@ impl Domains {
                 self.max_url_len
             )));
         }
-        if !self.origins.contains(&url.origin().ascii_serialization()) {
+        // For an http(s) URL without credentials the text before the path is exactly its ASCII origin (the
+        // parser already dropped a default port and punycoded the host): no origin string per URL.
+        if !self.origins.contains(&url[..url::Position::BeforePath]) {
             return Err(Reject::Foreign);
         }
         Ok(url.into())
@@ -386,6 +388,37 @@ mod tests {
             Err(Reject::Invalid(_))
         ));
         assert!(Domains::new(&["https://www.example.com/blog".into()], 2000).is_err());
+    }
+
+    #[test]
+    fn text_before_the_path_is_the_ascii_origin() {
+        // admit() compares `url[..BeforePath]` with the configured origins: it must equal the origin's ASCII
+        // serialisation for every admitted form.
+        for raw in [
+            "https://www.example.com/a",
+            "HTTPS://WWW.Example.COM:443/a?b#c",
+            "http://h.example.com:80/",
+            "http://h.example.com:8080/x",
+            "https://bücher.example/ä",
+            "http://[::1]:8080/",
+            "http://127.0.0.1/",
+            "https://h.example.com./",
+        ] {
+            let u = Url::parse(raw).unwrap();
+            assert_eq!(
+                &u[..url::Position::BeforePath],
+                u.origin().ascii_serialization(),
+                "{raw}"
+            );
+        }
+        let d = Domains::new(
+            &["https://bücher.example".into(), "http://[::1]:8080".into()],
+            2000,
+        )
+        .unwrap();
+        assert!(d.admit("https://xn--bcher-kva.example/a").is_ok());
+        assert!(d.admit("http://[0:0::1]:8080/a").is_ok());
+        assert_eq!(d.admit("http://[::1]/a"), Err(Reject::Foreign));
     }
 
     #[test]

@@ -64,6 +64,67 @@ pub fn read(mapping: &Mapping, cache: &mut StatCache) -> Result<FileOutput> {
     let root_canon = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
     let mut out = FileOutput::default();
     let mut jobs = Vec::new();
+    let mut prints: Vec<Option<String>> = Vec::new();
+    // Files the stat cache can't vouch for are hashed while the walk goes on (the walk is stat-bound, the
+    // hashing read-bound): one queue, a worker per core.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, PathBuf)>();
+    let rx = Mutex::new(rx);
+    let hashed: Mutex<Vec<(usize, io::Result<String>)>> = Mutex::new(Vec::new());
+    let walked = std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut local = Vec::new();
+                loop {
+                    let msg = match rx.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok((i, path)) = msg else { break };
+                    local.push((i, hash_file(&path)));
+                }
+                if let Ok(mut h) = hashed.lock() {
+                    h.extend(local);
+                }
+            });
+        }
+        walk(
+            root,
+            &root_canon,
+            &mapper,
+            &*cache,
+            tx,
+            &mut jobs,
+            &mut prints,
+            &mut out,
+        )
+    });
+    walked?;
+    cache.walked(root);
+    let mut hashed = hashed.into_inner().unwrap_or_default();
+    hashed.sort_by_key(|(i, _)| *i);
+    out.hashed += hashed.len();
+    resolve(hashed, &jobs, &mut prints, &mut out)?;
+    assemble(jobs, prints, cache, &mut out);
+    Ok(out)
+}
+
+/// Walks `root` into `jobs` (with `prints[i]` the cached fingerprint of `jobs[i]`, if any), sending every
+/// uncached file to the hashers; `tx` is dropped on return, which ends them.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the walk's state, borrowed from read()"
+)]
+fn walk(
+    root: &Path,
+    root_canon: &Path,
+    mapper: &FileMapper,
+    cache: &StatCache,
+    tx: std::sync::mpsc::Sender<(usize, PathBuf)>,
+    jobs: &mut Vec<FileJob>,
+    prints: &mut Vec<Option<String>>,
+    out: &mut FileOutput,
+) -> Result<()> {
     let mut it = WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
@@ -98,7 +159,7 @@ pub fn read(mapping: &Mapping, cache: &mut StatCache) -> Result<FileOutput> {
         };
         if entry.path_is_symlink() {
             match std::fs::canonicalize(path) {
-                Ok(target) if target.starts_with(&root_canon) => {}
+                Ok(target) if target.starts_with(root_canon) => {}
                 Ok(_) => {
                     out.skipped.outside_root += 1;
                     if entry.file_type().is_dir() {
@@ -135,18 +196,27 @@ pub fn read(mapping: &Mapping, cache: &mut StatCache) -> Result<FileOutput> {
                             .unwrap_or_else(|| io::Error::other("stat failed")),
                     )
                 })?;
+                let stat = FileStat::of(&meta);
+                let mut cached = cache.lookup(path, &stat).map(str::to_owned);
+                if cached.is_none()
+                    && let Err(std::sync::mpsc::SendError((_, p))) =
+                        tx.send((jobs.len(), path.to_path_buf()))
+                {
+                    // No hasher left (they only stop once `tx` is gone): hash it here instead.
+                    cached = Some(hash_file(&p).map_err(|e| Error::io(&p, e))?);
+                    out.hashed += 1;
+                }
+                prints.push(cached);
                 jobs.push(FileJob {
                     abs: path.to_path_buf(),
                     url,
-                    stat: FileStat::of(&meta),
+                    stat,
                 });
             }
-            Err(skip) => count_skip(skip, path, &mut out),
+            Err(skip) => count_skip(skip, path, out),
         }
     }
-    cache.walked(root);
-    fingerprint_into(jobs, cache, &mut out)?;
-    Ok(out)
+    Ok(())
 }
 
 /// Fingerprints jobs (cache first, then BLAKE3 on all cores) and appends them as assets, in job order.
@@ -161,7 +231,19 @@ pub(crate) fn fingerprint_into(
         .collect();
     let todo: Vec<usize> = (0..jobs.len()).filter(|&i| prints[i].is_none()).collect();
     out.hashed += todo.len();
-    for (i, r) in hash_parallel(&jobs, &todo) {
+    resolve(hash_parallel(&jobs, &todo), &jobs, &mut prints, out)?;
+    assemble(jobs, prints, cache, out);
+    Ok(())
+}
+
+/// Puts hash results (in job order) into `prints`; a file deleted since the walk is skipped with a warning.
+fn resolve(
+    hashed: Vec<(usize, io::Result<String>)>,
+    jobs: &[FileJob],
+    prints: &mut [Option<String>],
+    out: &mut FileOutput,
+) -> Result<()> {
+    for (i, r) in hashed {
         match r {
             Ok(fp) => prints[i] = Some(fp),
             // Deleted between the walk and the read (a build still writing): skipped, not fatal.
@@ -175,6 +257,17 @@ pub(crate) fn fingerprint_into(
             Err(e) => return Err(Error::io(&jobs[i].abs, e)),
         }
     }
+    Ok(())
+}
+
+/// Appends the fingerprinted jobs as assets (job order) and records them in the cache; a job without a
+/// fingerprint (vanished) is left out.
+fn assemble(
+    jobs: Vec<FileJob>,
+    prints: Vec<Option<String>>,
+    cache: &mut StatCache,
+    out: &mut FileOutput,
+) {
     for (job, fp) in jobs.into_iter().zip(prints) {
         let Some(fp) = fp else { continue };
         cache.record(job.abs.clone(), job.stat, fp.clone());
@@ -185,7 +278,6 @@ pub(crate) fn fingerprint_into(
             ..Asset::new(job.url)
         });
     }
-    Ok(())
 }
 
 /// `b3:` + the first 32 hex digits of the file's BLAKE3 hash (streamed, 64 KiB buffer).

@@ -781,9 +781,7 @@ pub fn parse_lastmod(v: &str) -> Option<String> {
     let date = Date::from_calendar_date(year, month, u8::try_from(day).ok()?).ok()?;
     let Some(time) = time else {
         // A time needs the full date.
-        return Some(crate::clock::rfc3339(
-            PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc(),
-        ));
+        return rfc3339_utc(PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc());
     };
     if v.split_once(['T', 't'])?.0.len() != 10 {
         return None;
@@ -833,9 +831,44 @@ pub fn parse_lastmod(v: &str) -> Option<String> {
         return None;
     }
     let t = Time::from_hms_nano(hour, minute, second, nanos).ok()?;
-    Some(crate::clock::rfc3339(
-        PrimitiveDateTime::new(date, t).assume_offset(offset),
-    ))
+    rfc3339_utc(PrimitiveDateTime::new(date, t).assume_offset(offset))
+}
+
+/// [`crate::clock::rfc3339`] (UTC, whole seconds) without the formatter's machinery: a million `<lastmod>`s
+/// spent a tenth of the parse there. Years outside 0000–9999 (reachable only through an offset) take the
+/// general path, so the text is the same in every case; `None` when the instant has no UTC date at all
+/// (`9999-12-31T23:59:59-01:00`), which the general path would panic on.
+fn rfc3339_utc(t: time::OffsetDateTime) -> Option<String> {
+    let t = t.checked_to_offset(UtcOffset::UTC)?;
+    let year = match u32::try_from(t.year()) {
+        Ok(y) if y <= 9999 => y,
+        _ => return Some(crate::clock::rfc3339(t)),
+    };
+    let mut out = [0u8; 20];
+    let mut put = |at: usize, mut v: u32, width: usize| {
+        for i in (at..at + width).rev() {
+            // `v % 10` is one digit: the cast cannot truncate.
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, year, 4);
+    put(5, u32::from(u8::from(t.month())), 2);
+    put(8, u32::from(t.day()), 2);
+    put(11, u32::from(t.hour()), 2);
+    put(14, u32::from(t.minute()), 2);
+    put(17, u32::from(t.second()), 2);
+    for (at, sep) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'Z'),
+    ] {
+        out[at] = sep;
+    }
+    Some(out.iter().map(|&b| char::from(b)).collect())
 }
 
 #[cfg(test)]
@@ -870,6 +903,46 @@ mod tests {
 
     fn locs(s: &Sitemaps) -> Vec<&str> {
         s.entries.iter().map(|e| e.loc.as_str()).collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rfc3339_utc_matches_the_formatter(secs in -62_167_219_200i64..253_402_300_799, nanos in 0u32..1_000_000_000, off in -86_399i32..86_399) {
+            let t = time::OffsetDateTime::from_unix_timestamp(secs).unwrap().replace_nanosecond(nanos).unwrap();
+            let offset = UtcOffset::from_whole_seconds(off - off % 60).unwrap();
+            if let Some(t) = t.checked_to_offset(offset) {
+                proptest::prop_assert_eq!(rfc3339_utc(t), Some(crate::clock::rfc3339(t)));
+            }
+        }
+    }
+
+    #[test]
+    fn rfc3339_utc_edges() {
+        // before year 0 in UTC: the general formatter's fallback text, as before
+        assert_eq!(
+            parse_lastmod("0000-01-01T00:30+01:00"),
+            Some(crate::clock::rfc3339(
+                time::OffsetDateTime::from_unix_timestamp(-62_167_221_000).unwrap()
+            ))
+        );
+        // past year 9999 in UTC: not representable, invalid (it used to panic)
+        assert_eq!(parse_lastmod("9999-12-31T23:59:59-01:00"), None);
+        assert_eq!(
+            parse_lastmod("9999-12-31T23:59:59.999999999Z").as_deref(),
+            Some("9999-12-31T23:59:59Z")
+        );
+        assert_eq!(
+            parse_lastmod("0000-01-01").as_deref(),
+            Some("0000-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            parse_lastmod("2024-02-29T23:30:00-01:00").as_deref(),
+            Some("2024-03-01T00:30:00Z")
+        );
+        assert_eq!(
+            parse_lastmod("2024-05").as_deref(),
+            Some("2024-05-01T00:00:00Z")
+        );
     }
 
     #[test]
