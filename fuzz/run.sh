@@ -15,9 +15,6 @@ cd "$here"
 seconds="${FUZZ_SECONDS:-30}"
 sanitizer="${FUZZ_SANITIZER:-address}"
 export RUSTC_BOOTSTRAP=1
-# A fuzzed sitemap index may name remote children: every request goes to a closed loopback port instead.
-export HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 ALL_PROXY=http://127.0.0.1:9
-unset NO_PROXY no_proxy
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz/run.sh: installing cargo-fuzz" >&2
@@ -29,6 +26,11 @@ for t in $targets; do
     echo "fuzz/run.sh: building $t ($sanitizer sanitizer)" >&2
     cargo fuzz build --sanitizer "$sanitizer" "$t"
 done
+
+# A fuzzed sitemap index may name remote children: while the targets run (not while cargo builds them, which
+# needs the registry), every request goes to a closed loopback port instead.
+export HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 ALL_PROXY=http://127.0.0.1:9
+unset NO_PROXY no_proxy
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

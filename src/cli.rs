@@ -148,7 +148,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "DURATION")]
     pub wait_timeout: Option<String>,
 
-    /// Print only errors.
+    /// No warnings on stderr, only errors (results still go to stdout).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
