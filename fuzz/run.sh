@@ -38,11 +38,15 @@ failed=0
 for t in $targets; do
     mkdir -p "$work/$t" "artifacts/$t"
     echo "fuzz/run.sh: $t for ${seconds}s" >&2
+    # libFuzzer prints a line per new input: keep them in a log, show its tail on failure and the stats always.
     if ! cargo fuzz run --sanitizer "$sanitizer" "$t" "$work/$t" "corpus/$t" -- \
         -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
-        -artifact_prefix="artifacts/$t/" -print_final_stats=1; then
+        -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"$work/$t.log" 2>&1; then
+        tail -n 60 "$work/$t.log" >&2
         echo "fuzz/run.sh: $t FAILED; the input is in fuzz/artifacts/$t/" >&2
         failed=1
+    else
+        grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done )' "$work/$t.log" >&2 || true
     fi
 done
 exit "$failed"
