@@ -18,6 +18,7 @@
 
 #[cfg(test)]
 use std::cmp::Ordering;
+#[cfg(test)]
 use std::collections::HashSet;
 
 use crate::sources::Asset;
@@ -165,7 +166,8 @@ fn order(planned: Vec<PlannedUrl>) -> Vec<PlannedUrl> {
         .map(|(i, p)| (key(p), i))
         .collect();
     idx.sort_unstable();
-    let mut seen: HashSet<&str> = HashSet::with_capacity(idx.len());
+    let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+    seen.reserve(idx.len());
     let keep: Vec<usize> = idx
         .into_iter()
         .filter(|(k, _)| seen.insert(k.url))
