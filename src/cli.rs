@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use crate::config::{self, Api, Area, Format, Location, Overrides, RunOptions};
+use crate::config::{self, Format, Location, Overrides, RunOptions};
 use crate::error::ExitCode;
 
 const EXAMPLES: &str = "\
@@ -340,15 +340,6 @@ fn is_broken_pipe(e: &crate::Error) -> bool {
 pub fn completions(shell: clap_complete::Shell) {
     let mut cmd = Cli::command();
     clap_complete::generate(shell, &mut cmd, "prewarm", &mut std::io::stdout());
-}
-
-/// Kept for callers that only need Api/Area names.
-#[must_use]
-pub fn describe(api: Api, area: Area) -> String {
-    match api {
-        Api::V3 => format!("tencent v3 PushUrlsCache (area {})", area.as_str()),
-        Api::V2 => "tencent v2 CdnOverseaPushser".to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 //! after every accepted batch (through the push sink) and compacted at the end; a dry run writes no state and
 //! opens no connection to the CDN.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::cli::{Cli, Command, HookCommand};
@@ -14,9 +13,7 @@ use crate::config::{Format, Location, Settings, SourceSpec};
 use crate::diff::{self, DiffOptions};
 use crate::error::ExitCode;
 use crate::plan::{self, Plan, PlanLimits, PlannedUrl};
-use crate::push::{
-    self, Provider, PushOptions, PushSink, Rejected, RemoteQuota, Stop, Task, TaskState,
-};
+use crate::push::{self, Provider, PushOptions, PushSink, RemoteQuota, Stop, Task, TaskState};
 use crate::report::{self, QuotaReport, Report, UrlOutcome};
 use crate::signal::Signals;
 use crate::sources::{self, Collected};
@@ -145,7 +142,13 @@ fn complete_listing(settings: &Settings) -> bool {
 }
 
 fn provider_label(settings: &Settings) -> String {
-    crate::cli::describe(settings.cdn.api, settings.cdn.area)
+    match settings.cdn.api {
+        crate::config::Api::V3 => format!(
+            "tencent v3 PushUrlsCache (area {})",
+            settings.cdn.area.as_str()
+        ),
+        crate::config::Api::V2 => "tencent v2 CdnOverseaPushser".to_string(),
+    }
 }
 
 /// Runs the pipeline in `mode`.
@@ -231,14 +234,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     }
 
     if mode == Mode::Baseline {
-        return baseline(
-            settings,
-            collected,
-            &mut state,
-            store.as_mut(),
-            &clock,
-            &mut report,
-        );
+        return baseline(settings, collected, &mut state, store.as_mut(), &mut report);
     }
 
     let complete = complete_listing(settings);
@@ -250,11 +246,10 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         Some(m) => m,
         None => &state,
     };
-    let backlog = state.backlog().to_vec();
     let changes = diff::diff(
         collected.assets,
         baseline,
-        &backlog,
+        state.backlog(),
         &collected.removed_urls,
         DiffOptions {
             all: settings.run.all,
@@ -373,7 +368,6 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
             provider: provider.name(),
             signals: &signals,
             progress: progress.as_ref(),
-            rejected: Vec::new(),
         };
         // Pauses (interval, pacing, back-off) end early on a signal, so SIGINT during a 30 s back-off stops now;
         // the engine checks the sink before its next call and stops there.
@@ -481,7 +475,6 @@ fn baseline(
     collected: Collected,
     state: &mut State,
     store: Option<&mut StateStore>,
-    clock: &Clock,
     report: &mut Report,
 ) -> Result<ExitCode> {
     let Some(store) = store else {
@@ -498,7 +491,6 @@ fn baseline(
     }
     state.forget(&collected.removed_urls);
     state.record_baseline(&collected.assets);
-    let _ = clock;
     store.finish(state)?;
     report.dry_run = false;
     report.urls = collected.assets.iter().map(|a| a.url.clone()).collect();
@@ -571,7 +563,6 @@ struct Sink<'a> {
     provider: &'static str,
     signals: &'a Signals,
     progress: Option<&'a indicatif::ProgressBar>,
-    rejected: Vec<Rejected>,
 }
 
 impl PushSink for Sink<'_> {
@@ -588,11 +579,6 @@ impl PushSink for Sink<'_> {
             p.inc(urls.len() as u64);
         }
         Ok(())
-    }
-
-    fn rejected(&mut self, rejected: &[Rejected]) {
-        // They leave the backlog when it is rewritten at the end of the run (they are not carried).
-        self.rejected.extend_from_slice(rejected);
     }
 
     fn should_stop(&self) -> bool {
@@ -748,10 +734,4 @@ fn status(settings: &Settings, tasks: bool) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::Ok)
-}
-
-/// Used by the hook module and tests: the folder the config lives in.
-#[must_use]
-pub fn base_dir(settings: &Settings) -> &Path {
-    &settings.base_dir
 }
