@@ -318,6 +318,7 @@ pub fn init_logging(quiet: bool, verbose: u8) {
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.quiet, cli.global.verbose);
+    crate::pipeline::exit_after_run();
     let code = match crate::pipeline::main(cli) {
         Ok(code) => code,
         Err(e) => {

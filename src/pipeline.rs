@@ -234,7 +234,9 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     }
 
     if mode == Mode::Baseline {
-        return baseline(settings, collected, &mut state, store.as_mut(), &mut report);
+        let done = baseline(settings, collected, &mut state, store.as_mut(), &mut report);
+        exiting(state);
+        return done;
     }
 
     let complete = complete_listing(settings);
@@ -299,11 +301,13 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
             max_urls: settings.run.max_urls,
         },
     );
-    report.urls = plan
-        .batches
-        .iter()
-        .flat_map(|b| b.urls.iter().map(|u| u.url().to_string()))
-        .collect();
+    if mode == Mode::Urls {
+        // Only the list is printed: no report copy of a million URLs.
+        print_urls(plan.urls())?;
+        exiting(plan);
+        exiting(state);
+        return Ok(ExitCode::Ok);
+    }
     report.batches = plan
         .batches
         .iter()
@@ -327,11 +331,10 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
                 report.deferred.len()
             ));
         }
-        if mode == Mode::Urls {
-            print_urls(&report.urls)?;
-        } else {
-            report::render(&report, settings.format)?;
-        }
+        report::render(&report, settings.format)?;
+        exiting(plan);
+        exiting(report);
+        exiting(state);
         return Ok(ExitCode::Ok);
     };
 
@@ -481,7 +484,7 @@ fn baseline(
         return Err(Error::Usage("baseline needs a writable state".into()));
     };
     if complete_listing(settings) {
-        let seen: std::collections::HashSet<&str> =
+        let seen: rustc_hash::FxHashSet<&str> =
             collected.assets.iter().map(|a| a.url.as_str()).collect();
         let gone: Vec<String> = diff::Baseline::urls(&*state)
             .filter(|u| !seen.contains(u))
@@ -493,15 +496,18 @@ fn baseline(
     state.record_baseline(&collected.assets);
     store.finish(state)?;
     report.dry_run = false;
-    report.urls = collected.assets.iter().map(|a| a.url.clone()).collect();
     match settings.format {
-        Format::Json => report::render(report, Format::Json)?,
+        Format::Json => {
+            report.recorded = collected.assets.iter().map(|a| a.url.clone()).collect();
+            report::render(report, Format::Json)?;
+        }
         _ => println!(
             "baseline: recorded {} URLs as warm in {} (nothing pushed)",
             collected.assets.len(),
             settings.state.path.display()
         ),
     }
+    exiting(collected);
     Ok(ExitCode::Ok)
 }
 
@@ -515,9 +521,27 @@ fn load_previous(loc: &Location, settings: &Settings) -> Result<crate::manifest:
     }
 }
 
-fn print_urls(urls: &[String]) -> Result<()> {
+/// Set by the binary: the process exits when the run returns, so big structures need not be freed.
+static EXIT_AFTER_RUN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Tells [`run`] that the process ends when it returns: it then leaves its million-entry structures to the OS
+/// instead of freeing them one by one (a tenth of a large run). Library callers don't call this.
+pub fn exit_after_run() {
+    EXIT_AFTER_RUN.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Drops `v`, or leaves it to the OS when the process is about to exit (see [`exit_after_run`]).
+fn exiting<T>(v: T) {
+    if EXIT_AFTER_RUN.load(std::sync::atomic::Ordering::Relaxed) {
+        std::mem::forget(v);
+    } else {
+        drop(v);
+    }
+}
+
+fn print_urls<'a>(urls: impl Iterator<Item = &'a str>) -> Result<()> {
     use std::io::Write;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     for u in urls {
         writeln!(out, "{u}").map_err(|e| Error::io("<stdout>", e))?;
     }

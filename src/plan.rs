@@ -98,24 +98,45 @@ pub fn plan(planned: Vec<PlannedUrl>, limits: PlanLimits) -> Plan {
     let deferred = planned.split_off(take);
 
     let per_request = limits.per_request.max(1);
-    // Group by origin, origins in order of first appearance.
-    let mut groups: Vec<(String, Vec<PlannedUrl>)> = Vec::new();
-    for p in planned {
+    // Group by origin, origins in order of first appearance: a stable sort by the origin's first-seen number
+    // (skipped for the usual one-origin site). Every URL is moved once more, into its batch.
+    let mut origins: Vec<String> = Vec::new();
+    let mut origin_no: Vec<u32> = Vec::with_capacity(planned.len());
+    for p in &planned {
         let origin = origin_of(p.url());
-        match groups.iter_mut().find(|(o, _)| *o == origin) {
-            Some((_, urls)) => urls.push(p),
-            None => groups.push((origin.to_string(), vec![p])),
-        }
+        let n = match origins.iter().position(|o| *o == origin) {
+            Some(n) => n,
+            None => {
+                origins.push(origin.into_owned());
+                origins.len() - 1
+            }
+        };
+        origin_no.push(u32::try_from(n).unwrap_or(u32::MAX));
     }
-    let mut batches = Vec::new();
-    for (domain, urls) in groups {
-        let mut urls = urls.into_iter().peekable();
-        while urls.peek().is_some() {
+    if origins.len() > 1 {
+        let mut tagged: Vec<(u32, PlannedUrl)> = origin_no.iter().copied().zip(planned).collect();
+        tagged.sort_by_key(|(n, _)| *n);
+        origin_no = tagged.iter().map(|(n, _)| *n).collect();
+        planned = tagged.into_iter().map(|(_, p)| p).collect();
+    }
+    let mut batches = Vec::with_capacity(planned.len().div_ceil(per_request));
+    let mut urls = planned.into_iter();
+    let mut at = 0usize;
+    while at < origin_no.len() {
+        let n = origin_no[at];
+        let run = origin_no[at..].iter().take_while(|&&m| m == n).count();
+        for size in (0..run)
+            .step_by(per_request)
+            .map(|s| per_request.min(run - s))
+        {
+            let mut batch = Vec::with_capacity(size);
+            batch.extend(urls.by_ref().take(size));
             batches.push(Batch {
-                domain: domain.clone(),
-                urls: urls.by_ref().take(per_request).collect(),
+                domain: origins.get(n as usize).cloned().unwrap_or_default(),
+                urls: batch,
             });
         }
+        at += run;
     }
     Plan { batches, deferred }
 }
@@ -159,25 +180,47 @@ fn total_order_bits(f: f32) -> i32 {
 }
 
 /// Sorts by [`rank`] and drops later duplicates of a URL (the best-ranked entry stays).
-fn order(planned: Vec<PlannedUrl>) -> Vec<PlannedUrl> {
-    let mut idx: Vec<(Key<'_>, usize)> = planned
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (key(p), i))
-        .collect();
-    idx.sort_unstable();
-    let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
-    seen.reserve(idx.len());
-    let keep: Vec<usize> = idx
-        .into_iter()
-        .filter(|(k, _)| seen.insert(k.url))
-        .map(|(_, i)| i)
-        .collect();
-    drop(seen);
-    let mut slots: Vec<Option<PlannedUrl>> = planned.into_iter().map(Some).collect();
-    keep.into_iter()
-        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
-        .collect()
+///
+/// The keys are sorted, not the (large) `PlannedUrl`s: those are then put in place by following the
+/// permutation's cycles, so a million URLs are moved once, without a second array of them.
+fn order(mut planned: Vec<PlannedUrl>) -> Vec<PlannedUrl> {
+    // `dest[i]`: where the URL now at `i` goes; `usize::MAX` drops it (a duplicate).
+    let mut dest = vec![usize::MAX; planned.len()];
+    let mut kept = 0usize;
+    {
+        let mut idx: Vec<(Key<'_>, usize)> = planned
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (key(p), i))
+            .collect();
+        idx.sort_unstable();
+        let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+        seen.reserve(idx.len());
+        for (k, i) in idx {
+            if seen.insert(k.url) {
+                dest[i] = kept;
+                kept += 1;
+            }
+        }
+    }
+    // Duplicates go to the tail, in any order, and are cut off.
+    let mut tail = kept;
+    for d in &mut dest {
+        if *d == usize::MAX {
+            *d = tail;
+            tail += 1;
+        }
+    }
+    for start in 0..dest.len() {
+        // Swap the element at `start` to where it belongs until the one that belongs here arrives.
+        while dest[start] != start {
+            let to = dest[start];
+            planned.swap(start, to);
+            dest.swap(start, to);
+        }
+    }
+    planned.truncate(kept);
+    planned
 }
 
 /// The plan order: `Less` goes first. (The spec of the order; [`Key`] computes the same faster.)
@@ -218,9 +261,20 @@ fn desc_none_last<T>(a: Option<T>, b: Option<T>, cmp: impl Fn(&T, &T) -> Orderin
 /// a path always present), so the origin is the text before the first `/` after `://`; anything else goes
 /// through the `url` crate.
 fn origin_of(u: &str) -> std::borrow::Cow<'_, str> {
-    if let Some(i) = u.find("://") {
+    // (`str::find` with a pattern is a two-way search: slow for a million short URLs.)
+    let scheme_end = if u.starts_with("https://") {
+        Some(5)
+    } else if u.starts_with("http://") {
+        Some(4)
+    } else {
+        u.find("://")
+    };
+    if let Some(i) = scheme_end {
         let after = &u[i + 3..];
-        let end = after.find('/').map_or(u.len(), |j| i + 3 + j);
+        let end = after
+            .bytes()
+            .position(|b| b == b'/')
+            .map_or(u.len(), |j| i + 3 + j);
         let origin = &u[..end];
         let default_port = origin.ends_with(":443") || origin.ends_with(":80");
         if !default_port

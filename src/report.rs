@@ -44,16 +44,19 @@ pub struct UrlOutcome {
 }
 
 /// What a run did (the JSON report of DESIGN.md, plus `warnings`, `provider` and `outcomes`).
-#[derive(Debug, Clone, Serialize)]
+///
+/// The JSON's `urls` (every planned URL, in submission order) is serialised from `batches`: a million-URL plan
+/// keeps one copy of its URLs in the report, not two.
+#[derive(Debug, Clone)]
 pub struct Report {
     /// Nothing was pushed or written.
     pub dry_run: bool,
     /// The backend (`tencent-v3 PushUrlsCache (area overseas)`).
     pub provider: String,
-    /// URLs in submission order.
-    pub urls: Vec<String>,
-    /// The batches as planned.
+    /// The batches as planned (URLs in submission order).
     pub batches: Vec<Vec<String>>,
+    /// URLs `prewarm baseline` recorded as warm (the JSON's `urls` there; it plans no batches).
+    pub recorded: Vec<String>,
     /// Accepted tasks.
     pub tasks: Vec<Task>,
     /// Held back by quota (or failure), carried to the next run.
@@ -69,11 +72,42 @@ pub struct Report {
     /// Warnings.
     pub warnings: Vec<String>,
     /// Per-URL outcomes after `--wait`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub outcomes: Vec<UrlOutcome>,
-    /// The exit code the run ends with.
-    #[serde(skip)]
+    /// The exit code the run ends with (not in the JSON).
     pub exit: ExitCode,
+}
+
+/// The planned URLs of a report, serialised as one flat list.
+struct FlatUrls<'a>(&'a Report);
+
+impl Serialize for FlatUrls<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.urls().chain(&self.0.recorded))
+    }
+}
+
+impl Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut m = s.serialize_struct("Report", 13)?;
+        m.serialize_field("dry_run", &self.dry_run)?;
+        m.serialize_field("provider", &self.provider)?;
+        m.serialize_field("urls", &FlatUrls(self))?;
+        m.serialize_field("batches", &self.batches)?;
+        m.serialize_field("tasks", &self.tasks)?;
+        m.serialize_field("deferred", &self.deferred)?;
+        m.serialize_field("rejected", &self.rejected)?;
+        m.serialize_field("skipped", &self.skipped)?;
+        m.serialize_field("quota", &self.quota)?;
+        m.serialize_field("errors", &self.errors)?;
+        m.serialize_field("warnings", &self.warnings)?;
+        if self.outcomes.is_empty() {
+            m.skip_field("outcomes")?;
+        } else {
+            m.serialize_field("outcomes", &self.outcomes)?;
+        }
+        m.end()
+    }
 }
 
 impl Report {
@@ -83,8 +117,8 @@ impl Report {
         Self {
             dry_run,
             provider,
-            urls: Vec::new(),
             batches: Vec::new(),
+            recorded: Vec::new(),
             tasks: Vec::new(),
             deferred: Vec::new(),
             rejected: Vec::new(),
@@ -95,6 +129,17 @@ impl Report {
             outcomes: Vec::new(),
             exit: ExitCode::Ok,
         }
+    }
+
+    /// The planned URLs in submission order.
+    pub fn urls(&self) -> impl Iterator<Item = &String> {
+        self.batches.iter().flatten()
+    }
+
+    /// How many URLs are planned.
+    #[must_use]
+    pub fn url_count(&self) -> usize {
+        self.batches.iter().map(Vec::len).sum()
     }
 
     /// URLs accepted by the CDN.
@@ -136,7 +181,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 #[must_use]
 pub fn text(r: &Report) -> String {
     let mut s = String::new();
-    let n = r.urls.len();
+    let n = r.url_count();
     if r.dry_run {
         let _ = writeln!(
             s,
@@ -263,7 +308,7 @@ pub fn escape_property(s: &str) -> String {
 pub fn github(r: &Report) -> String {
     let mut s = String::new();
     let k = &r.skipped;
-    let planned = r.urls.len() + r.deferred.len();
+    let planned = r.url_count() + r.deferred.len();
     let _ = writeln!(
         s,
         "::group::collect ({} URLs read)",
@@ -284,7 +329,7 @@ pub fn github(r: &Report) -> String {
     let _ = writeln!(
         s,
         "::group::plan ({} URLs, {} batches)",
-        r.urls.len(),
+        r.url_count(),
         r.batches.len()
     );
     for (i, b) in r.batches.iter().enumerate() {
@@ -383,7 +428,7 @@ pub fn summary(r: &Report) -> String {
     let _ = writeln!(
         s,
         "| planned | {} URLs in {} batches |",
-        r.urls.len(),
+        r.url_count(),
         r.batches.len()
     );
     let _ = writeln!(
@@ -420,19 +465,23 @@ pub fn summary(r: &Report) -> String {
             );
         }
     }
-    for (title, list) in [("Deferred", &r.deferred), ("Pushed", &r.urls)] {
-        if list.is_empty() || (title == "Pushed" && r.dry_run) {
+    let lists: [(&str, usize, Box<dyn Iterator<Item = &String>>); 2] = [
+        ("Deferred", r.deferred.len(), Box::new(r.deferred.iter())),
+        ("Pushed", r.url_count(), Box::new(r.urls())),
+    ];
+    for (title, len, list) in lists {
+        if len == 0 || (title == "Pushed" && r.dry_run) {
             continue;
         }
         let _ = writeln!(s, "\n### {title}\n");
-        for u in list.iter().take(SUMMARY_LIST) {
+        for u in list.take(SUMMARY_LIST) {
             let _ = writeln!(s, "- {u}");
         }
-        if list.len() > SUMMARY_LIST {
+        if len > SUMMARY_LIST {
             let _ = writeln!(
                 s,
                 "- … and {} more (full list: `prewarm --format json`)",
-                list.len() - SUMMARY_LIST
+                len - SUMMARY_LIST
             );
         }
     }
@@ -499,14 +548,14 @@ mod tests {
 
     fn sample() -> Report {
         let mut r = Report::new(false, "tencent-v3".into());
-        r.urls = vec![
+        let urls: Vec<String> = vec![
             "https://www.example.com/".into(),
             "https://www.example.com/a".into(),
         ];
-        r.batches = vec![r.urls.clone()];
+        r.batches = vec![urls.clone()];
         r.tasks = vec![Task {
             task_id: "7".into(),
-            urls: r.urls.clone(),
+            urls,
         }];
         r.deferred = vec!["https://www.example.com/b".into()];
         r.quota = QuotaReport {
@@ -532,6 +581,12 @@ mod tests {
         assert_eq!(v["tasks"][0]["task_id"], "7");
         assert_eq!(v["quota"]["left_today"], 998);
         assert_eq!(v["skipped"]["unchanged"], 0);
+        assert_eq!(
+            v["urls"],
+            serde_json::json!(["https://www.example.com/", "https://www.example.com/a"])
+        );
+        assert_eq!(v["batches"], serde_json::json!([v["urls"].clone()]));
+        assert!(v.get("outcomes").is_none(), "no --wait, no outcomes");
     }
 
     #[test]
