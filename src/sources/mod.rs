@@ -13,6 +13,7 @@ pub mod dir;
 pub mod fetch;
 pub mod git;
 pub mod sitemap;
+mod sitemap_scan;
 pub mod statcache;
 
 /// One URL to consider warming.

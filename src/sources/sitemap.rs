@@ -317,7 +317,7 @@ fn read_doc(
         .first()
         == Some(&b'<')
     {
-        parse_xml(src, &name, &pos, &mut out.warnings)?
+        read_xml(src, &name, &pos, &mut out.warnings)?
     } else {
         parse_plain(&mut src, &name, &pos)?
     };
@@ -385,6 +385,48 @@ fn read_doc(
         }
     }
     Ok(out)
+}
+
+/// Documents up to this size are read into memory whole and scanned by the fast path; a larger one streams
+/// through the full reader (the buffer stays bounded whatever the input).
+const FAST_PATH_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+thread_local! {
+    /// One document buffer per reading thread, reused from child to child of an index.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Reads an XML document: whole into this thread's buffer when it fits, then the fast scanner
+/// ([`super::sitemap_scan`]) and, when it declines, the full reader over the same bytes; a document too large
+/// for the buffer streams through the full reader.
+fn read_xml(
+    mut src: Source,
+    name: &str,
+    pos: &Positioner,
+    warnings: &mut Vec<String>,
+) -> Result<Doc> {
+    // Taken out of the thread's slot, so a nested index read on this thread gets its own.
+    let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    buf.clear();
+    let doc = (|| {
+        let read = Read::take(&mut src, FAST_PATH_MAX_BYTES).read_to_end(&mut buf);
+        if let Err(e) = read {
+            return Err(io_to_input(name, &e, pos.at(buf.len() as u64)));
+        }
+        if (buf.len() as u64) < FAST_PATH_MAX_BYTES {
+            return match super::sitemap_scan::scan(&buf) {
+                Some(super::sitemap_scan::Scanned::Urls(entries)) => Ok(Doc::Urls(entries)),
+                Some(super::sitemap_scan::Scanned::Children(children)) => {
+                    Ok(Doc::Children(children))
+                }
+                None => parse_xml(&buf[..], name, pos, warnings),
+            };
+        }
+        parse_xml(io::Cursor::new(&buf[..]).chain(src), name, pos, warnings)
+    })();
+    buf.clear();
+    SCRATCH.with(|s| *s.borrow_mut() = buf);
+    doc
 }
 
 /// Reads children in order, in parallel on up to `ctx.parallel` threads at the top index; results keep the
@@ -525,7 +567,12 @@ fn is_sitemap_ns(ns: &ResolveResult<'_>) -> bool {
     clippy::too_many_lines,
     reason = "one event loop reads clearer than split state"
 )]
-fn parse_xml(src: Source, name: &str, pos: &Positioner, warnings: &mut Vec<String>) -> Result<Doc> {
+fn parse_xml<R: BufRead>(
+    src: R,
+    name: &str,
+    pos: &Positioner,
+    warnings: &mut Vec<String>,
+) -> Result<Doc> {
     let mut reader = NsReader::from_reader(src);
     let input = |position: Position, message: String| Error::Input {
         source_name: name.to_string(),
@@ -1435,5 +1482,219 @@ mod tests {
             .flat_map(|c| (0..200).map(move |i| format!("https://www.example.com/{c}/{i}")))
             .collect();
         assert_eq!(locs(&s), want);
+    }
+}
+
+/// The fast path ([`super::sitemap_scan`]) against the full reader: whenever the scanner answers, the full
+/// reader must give the same entries and no warning.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod fast_path {
+    use super::*;
+    use crate::sources::sitemap_scan::{Scanned, scan};
+    use proptest::prelude::*;
+
+    /// The full reader's answer as the scanner would give it, or why it would not.
+    fn full(d: &[u8]) -> std::result::Result<Scanned, String> {
+        let pos = Positioner {
+            path: None,
+            skipped: 0,
+        };
+        let mut warnings = Vec::new();
+        match parse_xml(d, "doc", &pos, &mut warnings) {
+            Ok(_) if !warnings.is_empty() => Err(format!("warnings {warnings:?}")),
+            Ok(Doc::Urls(e)) => Ok(Scanned::Urls(e)),
+            Ok(Doc::Children(c)) => Ok(Scanned::Children(c)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn agree(d: &[u8]) -> bool {
+        match scan(d) {
+            None => false,
+            Some(fast) => {
+                let slow = full(d);
+                assert_eq!(
+                    Ok(&fast),
+                    slow.as_ref(),
+                    "document {:?}",
+                    String::from_utf8_lossy(d)
+                );
+                true
+            }
+        }
+    }
+
+    const SM: &str = "http://www.sitemaps.org/schemas/sitemap/0.9";
+
+    /// Pieces of sitemaps, well-formed or not, to build documents from.
+    const PIECES: &[&str] = &[
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+        "<?xml-stylesheet type=\"text/xsl\" href=\"/s.xsl\"?>",
+        "<?xml?>",
+        "<??>",
+        "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">",
+        "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\" xmlns:image=\"http://www.google.com/schemas/sitemap-image/1.1\">",
+        "<urlset>",
+        "<urlset xmlns=''>",
+        "<urlset xmlns='urn:other'>",
+        "<sm:urlset xmlns:sm=\"http://www.sitemaps.org/schemas/sitemap/0.9\">",
+        "</sm:urlset>",
+        "<sm:url>",
+        "</sm:url>",
+        "<sm:loc>",
+        "</sm:loc>",
+        "</urlset>",
+        "</urlset >",
+        "<sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">",
+        "</sitemapindex>",
+        "<sitemap>",
+        "</sitemap>",
+        "<url>",
+        "</url>",
+        "</ url>",
+        "<url/>",
+        "<url a='1' b=\"x>y\">",
+        "<url a=1>",
+        "<url a = \"1\">",
+        "<url xmlns=\"urn:x\">",
+        "<loc>",
+        "</loc>",
+        "<loc/>",
+        "<lastmod>",
+        "</lastmod>",
+        "<priority>",
+        "</priority>",
+        "<changefreq>weekly</changefreq>",
+        "<image:image><image:loc>https://e.com/i.jpg</image:loc></image:image>",
+        "<xhtml:link rel=\"alternate\" href=\"https://e.com/de\"/>",
+        "<x:loc xmlns:x=\"http://www.sitemaps.org/schemas/sitemap/0.9\">",
+        "</x:loc>",
+        "<b>",
+        "</b>",
+        "https://www.example.com/a?x=1&amp;y=2",
+        "https://www.example.com/é",
+        " https://www.example.com/b ",
+        "2024-05-06",
+        "2024-05-06T07:08:09+02:00",
+        "2024-13-01",
+        "0.5",
+        "1.5",
+        "x",
+        "&amp;",
+        "&lt;",
+        "&quot;&apos;&gt;",
+        "&#65;",
+        "&#x41;",
+        "&bogus;",
+        "&amp",
+        "&",
+        "<![CDATA[https://www.example.com/c]]>",
+        "<!-- a comment -->",
+        "<!-- -- -->",
+        "<!--",
+        "<!DOCTYPE urlset>",
+        "<",
+        ">",
+        "\"",
+        "'",
+        "/",
+        " ",
+        "\n",
+        "\r\n",
+        "\t",
+        "\u{a0}",
+        "\u{0}",
+    ];
+
+    /// A well-formed sitemap of `n` URLs.
+    fn valid(n: usize, index: bool) -> String {
+        let (root, item) = if index {
+            ("sitemapindex", "sitemap")
+        } else {
+            ("urlset", "url")
+        };
+        let mut d = format!("<?xml version=\"1.0\"?>\n<{root} xmlns=\"{SM}\">\n");
+        for i in 0..n {
+            d.push_str(&format!(
+                "  <{item}><loc>https://www.example.com/{i}?a=1&amp;b=2</loc><lastmod>2024-01-0{}</lastmod><priority>0.{}</priority></{item}>\n",
+                i % 9 + 1,
+                i % 10
+            ));
+        }
+        d.push_str(&format!("</{root}>\n"));
+        d
+    }
+
+    #[test]
+    fn the_scanner_takes_well_formed_sitemaps_and_agrees() {
+        for index in [false, true] {
+            let d = valid(50, index);
+            assert!(agree(d.as_bytes()), "the fast path declined {d}");
+        }
+        // The fixtures: the good ones are scanned, and on every one (good or bad) the scanner agrees or declines.
+        let mut scanned = 0;
+        for dir in ["sitemaps", "bad"] {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures")
+                .join(dir);
+            for f in std::fs::read_dir(dir).unwrap() {
+                let p = f.unwrap().path();
+                if p.extension().is_some_and(|e| e == "xml") {
+                    scanned += usize::from(agree(&std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        assert!(scanned >= 5, "only {scanned} fixtures took the fast path");
+    }
+
+    #[test]
+    fn the_scanner_declines_what_the_full_reader_refuses_or_warns_about() {
+        for d in [
+            valid(3, false).replace("</url>\n</urlset>", "</url>\n"),
+            valid(3, false).replace("2024-01-02", "2024-13-02"),
+            valid(3, false).replace("0.2", "2.0"),
+            valid(3, false).replace("&amp;b", "&b"),
+            valid(3, false).replace(
+                "<loc>https://www.example.com/1?a=1&amp;b=2</loc>",
+                "<loc> </loc>",
+            ),
+            format!("<!DOCTYPE x [<!ENTITY a \"b\">]><urlset xmlns=\"{SM}\"/>"),
+            format!("<urlset xmlns=\"{SM}\"/><urlset xmlns=\"{SM}\"/>"),
+            format!("<urlset xmlns=\"{SM}\"></urlset>trailing"),
+        ] {
+            assert!(scan(d.as_bytes()).is_none(), "the scanner took {d}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_mix_of_pieces(pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..40)) {
+            agree(pieces.concat().as_bytes());
+        }
+
+        #[test]
+        fn valid_sitemaps_with_a_few_pieces_inserted(
+            n in 0usize..6,
+            index: bool,
+            edits in proptest::collection::vec((any::<proptest::sample::Index>(), proptest::sample::select(PIECES)), 0..4),
+        ) {
+            let mut d = valid(n, index).into_bytes();
+            for (at, piece) in edits {
+                let at = at.index(d.len() + 1);
+                d.splice(at..at, piece.bytes());
+            }
+            agree(&d);
+        }
+
+        #[test]
+        fn valid_sitemaps_cut_or_with_a_byte_changed(n in 1usize..4, index: bool, at: proptest::sample::Index, byte: u8, cut: bool) {
+            let mut d = valid(n, index).into_bytes();
+            let at = at.index(d.len());
+            if cut { d.truncate(at); } else { d[at] = byte; }
+            agree(&d);
+        }
     }
 }
