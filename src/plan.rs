@@ -8,7 +8,7 @@
 //! 1. backlog first (`from_backlog`: deferred by an earlier run);
 //! 2. `asset.priority`, higher first;
 //! 3. the sitemap's `<priority>`, higher first, none last;
-//! 4. `lastmod`, newest first, none last (RFC 3339 UTC strings, compared as text);
+//! 4. `lastmod`, newest first, none last;
 //! 5. the URL, ascending.
 //!
 //! A URL listed twice keeps only its best-ranked entry. The first `min(budget, max_urls)` URLs are taken, the
@@ -149,7 +149,7 @@ struct Key<'a> {
     priority: std::cmp::Reverse<i64>,
     /// `f32::total_cmp` order as an integer; `Reverse(None)` sorts after every `Reverse(Some)`.
     sitemap_priority: std::cmp::Reverse<Option<i32>>,
-    lastmod: std::cmp::Reverse<Option<&'a str>>,
+    lastmod: std::cmp::Reverse<Option<crate::sources::Lastmod>>,
     url: &'a str,
 }
 
@@ -158,7 +158,7 @@ fn key(p: &PlannedUrl) -> Key<'_> {
         backlog: std::cmp::Reverse(p.from_backlog),
         priority: std::cmp::Reverse(p.asset.priority),
         sitemap_priority: std::cmp::Reverse(p.asset.sitemap_priority.map(total_order_bits)),
-        lastmod: std::cmp::Reverse(p.asset.lastmod.as_deref()),
+        lastmod: std::cmp::Reverse(p.asset.lastmod),
         url: &p.asset.url,
     }
 }
@@ -236,13 +236,7 @@ fn rank(a: &PlannedUrl, b: &PlannedUrl) -> Ordering {
                 f32::total_cmp,
             )
         })
-        .then_with(|| {
-            desc_none_last(
-                a.asset.lastmod.as_deref(),
-                b.asset.lastmod.as_deref(),
-                |x, y| x.cmp(y),
-            )
-        })
+        .then_with(|| desc_none_last(a.asset.lastmod, b.asset.lastmod, |x, y| x.cmp(y)))
         .then_with(|| a.asset.url.cmp(&b.asset.url))
 }
 
@@ -336,7 +330,7 @@ mod tests {
             x.from_backlog = backlog;
             x.asset.priority = prio;
             x.asset.sitemap_priority = sp;
-            x.asset.lastmod = lastmod.map(str::to_owned);
+            x.asset.lastmod = lastmod.and_then(crate::sources::Lastmod::parse);
             x
         };
         let input = vec![
@@ -556,7 +550,7 @@ mod tests {
                     let mut x = p(&format!("https://h.example/{}-{u}", i % 3));
                     x.asset.priority = *prio;
                     x.asset.sitemap_priority = sp.map(|s| f32::from(s) / 10.0 - 0.5);
-                    x.asset.lastmod = lm.map(|d| format!("2024-01-0{}T00:00:00Z", d + 1));
+                    x.asset.lastmod = lm.and_then(|d| crate::sources::Lastmod::parse(&format!("2024-01-0{}T00:00:00Z", d + 1)));
                     x.from_backlog = *backlog;
                     x
                 })

@@ -111,7 +111,7 @@ impl BacklogEntry {
             fingerprint: p.asset.fingerprint.clone(),
             priority: p.asset.priority,
             sitemap_priority: p.asset.sitemap_priority,
-            lastmod: p.asset.lastmod.clone(),
+            lastmod: p.asset.lastmod.map(|l| l.to_string()),
             bytes: p.asset.bytes,
             since: since.to_owned(),
         }
@@ -125,7 +125,10 @@ impl BacklogEntry {
             fingerprint: self.fingerprint.clone(),
             priority: self.priority,
             sitemap_priority: self.sitemap_priority,
-            lastmod: self.lastmod.clone(),
+            lastmod: self
+                .lastmod
+                .as_deref()
+                .and_then(crate::sources::Lastmod::parse),
             bytes: self.bytes,
             origin_path: None,
         }

@@ -28,12 +28,52 @@ pub struct Asset {
     pub priority: i64,
     /// The sitemap's `<priority>`, when given.
     pub sitemap_priority: Option<f32>,
-    /// The sitemap's `<lastmod>`, normalised to RFC 3339 UTC.
-    pub lastmod: Option<String>,
+    /// The sitemap's `<lastmod>`.
+    pub lastmod: Option<Lastmod>,
     /// Size in bytes of what the CDN will pull, when known.
     pub bytes: Option<u64>,
     /// The file it came from, when it came from a file.
     pub origin_path: Option<PathBuf>,
+}
+
+/// A sitemap `<lastmod>`: an instant, whole seconds since the Unix epoch (UTC). Written as RFC 3339 UTC
+/// (`2024-05-06T07:08:09Z`); ordered as instants. Eight bytes instead of a string per URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Lastmod(i64);
+
+impl Lastmod {
+    /// The instant, to the second; `None` when it has no UTC date (`9999-12-31T23:59:59-01:00`).
+    #[must_use]
+    pub fn of(t: time::OffsetDateTime) -> Option<Self> {
+        Some(Self(
+            t.checked_to_offset(time::UtcOffset::UTC)?.unix_timestamp(),
+        ))
+    }
+
+    /// Parses any W3C datetime form a sitemap may use (see [`sitemap::parse_lastmod`]).
+    #[must_use]
+    pub fn parse(v: &str) -> Option<Self> {
+        sitemap::parse_lastmod(v)
+    }
+
+    /// The fingerprint a sitemap entry with this `<lastmod>` has: `lastmod:<RFC 3339>`.
+    #[must_use]
+    pub fn fingerprint(self) -> String {
+        format!("lastmod:{self}")
+    }
+}
+
+impl std::fmt::Display for Lastmod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Built by `of` from a valid instant, so the timestamp converts back.
+        match time::OffsetDateTime::from_unix_timestamp(self.0)
+            .ok()
+            .and_then(sitemap::rfc3339_utc)
+        {
+            Some(s) => f.write_str(&s),
+            None => write!(f, "@{}", self.0),
+        }
+    }
 }
 
 impl Asset {
@@ -135,7 +175,7 @@ pub fn collect(settings: &crate::config::Settings) -> crate::Result<Collected> {
                             continue;
                         }
                     };
-                    let fingerprint = e.lastmod.as_deref().map(|l| ["lastmod:", l].concat());
+                    let fingerprint = e.lastmod.map(Lastmod::fingerprint);
                     merger.add(Asset {
                         fingerprint,
                         priority: *priority + bonus,
@@ -456,7 +496,10 @@ mod tests {
             home.bytes,
             Some(std::fs::metadata(fixture("site/index.html")).unwrap().len())
         );
-        assert_eq!(home.lastmod.as_deref(), Some("2024-05-06T07:08:09Z"));
+        assert_eq!(
+            home.lastmod.map(|l| l.to_string()).as_deref(),
+            Some("2024-05-06T07:08:09Z")
+        );
         assert_eq!(home.sitemap_priority, Some(1.0));
         let search = &c.assets[6];
         assert_eq!(search.fingerprint, None);

@@ -45,8 +45,8 @@ const MAX_WARNINGS_PER_DOC: usize = 10;
 pub struct Entry {
     /// The `<loc>`, entities decoded and whitespace trimmed, not yet admitted.
     pub loc: String,
-    /// `<lastmod>` normalised to RFC 3339 UTC (`2024-05-06T07:08:09Z`).
-    pub lastmod: Option<String>,
+    /// `<lastmod>`.
+    pub lastmod: Option<crate::sources::Lastmod>,
     /// `<priority>`, 0.0–1.0.
     pub priority: Option<f32>,
 }
@@ -806,7 +806,7 @@ fn parse_xml<R: BufRead>(
 /// fraction; TZD `Z`, `±hh:mm` or `±hhmm`) to RFC 3339 UTC with seconds precision; date-only forms are midnight
 /// UTC. `None` when invalid.
 #[must_use]
-pub fn parse_lastmod(v: &str) -> Option<String> {
+pub fn parse_lastmod(v: &str) -> Option<crate::sources::Lastmod> {
     let v = v.trim();
     let (date, time) = match v.split_once(['T', 't']) {
         Some((d, t)) => (d, Some(t)),
@@ -828,7 +828,9 @@ pub fn parse_lastmod(v: &str) -> Option<String> {
     let date = Date::from_calendar_date(year, month, u8::try_from(day).ok()?).ok()?;
     let Some(time) = time else {
         // A time needs the full date.
-        return rfc3339_utc(PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc());
+        return crate::sources::Lastmod::of(
+            PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc(),
+        );
     };
     if v.split_once(['T', 't'])?.0.len() != 10 {
         return None;
@@ -878,14 +880,14 @@ pub fn parse_lastmod(v: &str) -> Option<String> {
         return None;
     }
     let t = Time::from_hms_nano(hour, minute, second, nanos).ok()?;
-    rfc3339_utc(PrimitiveDateTime::new(date, t).assume_offset(offset))
+    crate::sources::Lastmod::of(PrimitiveDateTime::new(date, t).assume_offset(offset))
 }
 
 /// [`crate::clock::rfc3339`] (UTC, whole seconds) without the formatter's machinery: a million `<lastmod>`s
 /// spent a tenth of the parse there. Years outside 0000–9999 (reachable only through an offset) take the
 /// general path, so the text is the same in every case; `None` when the instant has no UTC date at all
 /// (`9999-12-31T23:59:59-01:00`), which the general path would panic on.
-fn rfc3339_utc(t: time::OffsetDateTime) -> Option<String> {
+pub(crate) fn rfc3339_utc(t: time::OffsetDateTime) -> Option<String> {
     let t = t.checked_to_offset(UtcOffset::UTC)?;
     let year = match u32::try_from(t.year()) {
         Ok(y) if y <= 9999 => y,
@@ -948,11 +950,26 @@ mod tests {
         )
     }
 
+    /// `parse_lastmod` as text.
+    fn lm(v: &str) -> Option<String> {
+        parse_lastmod(v).map(|l| l.to_string())
+    }
+
     fn locs(s: &Sitemaps) -> Vec<&str> {
         s.entries.iter().map(|e| e.loc.as_str()).collect()
     }
 
     proptest::proptest! {
+        #[test]
+        fn lastmod_round_trips_and_orders_as_its_text(a in -62_167_219_200i64..253_402_300_799, b in -62_167_219_200i64..253_402_300_799) {
+            let (la, lb) = (
+                crate::sources::Lastmod::of(time::OffsetDateTime::from_unix_timestamp(a).unwrap()).unwrap(),
+                crate::sources::Lastmod::of(time::OffsetDateTime::from_unix_timestamp(b).unwrap()).unwrap(),
+            );
+            proptest::prop_assert_eq!(crate::sources::Lastmod::parse(&la.to_string()), Some(la));
+            proptest::prop_assert_eq!(la.cmp(&lb), la.to_string().cmp(&lb.to_string()));
+        }
+
         #[test]
         fn rfc3339_utc_matches_the_formatter(secs in -62_167_219_200i64..253_402_300_799, nanos in 0u32..1_000_000_000, off in -86_399i32..86_399) {
             let t = time::OffsetDateTime::from_unix_timestamp(secs).unwrap().replace_nanosecond(nanos).unwrap();
@@ -967,29 +984,23 @@ mod tests {
     fn rfc3339_utc_edges() {
         // before year 0 in UTC: the general formatter's fallback text, as before
         assert_eq!(
-            parse_lastmod("0000-01-01T00:30+01:00"),
+            lm("0000-01-01T00:30+01:00"),
             Some(crate::clock::rfc3339(
                 time::OffsetDateTime::from_unix_timestamp(-62_167_221_000).unwrap()
             ))
         );
         // past year 9999 in UTC: not representable, invalid (it used to panic)
-        assert_eq!(parse_lastmod("9999-12-31T23:59:59-01:00"), None);
+        assert_eq!(lm("9999-12-31T23:59:59-01:00"), None);
         assert_eq!(
-            parse_lastmod("9999-12-31T23:59:59.999999999Z").as_deref(),
+            lm("9999-12-31T23:59:59.999999999Z").as_deref(),
             Some("9999-12-31T23:59:59Z")
         );
+        assert_eq!(lm("0000-01-01").as_deref(), Some("0000-01-01T00:00:00Z"));
         assert_eq!(
-            parse_lastmod("0000-01-01").as_deref(),
-            Some("0000-01-01T00:00:00Z")
-        );
-        assert_eq!(
-            parse_lastmod("2024-02-29T23:30:00-01:00").as_deref(),
+            lm("2024-02-29T23:30:00-01:00").as_deref(),
             Some("2024-03-01T00:30:00Z")
         );
-        assert_eq!(
-            parse_lastmod("2024-05").as_deref(),
-            Some("2024-05-01T00:00:00Z")
-        );
+        assert_eq!(lm("2024-05").as_deref(), Some("2024-05-01T00:00:00Z"));
     }
 
     #[test]
@@ -1014,7 +1025,7 @@ mod tests {
             ("2024-02-29", "2024-02-29T00:00:00Z"),
         ];
         for (raw, want) in ok {
-            assert_eq!(parse_lastmod(raw).as_deref(), Some(want), "{raw}");
+            assert_eq!(lm(raw).as_deref(), Some(want), "{raw}");
         }
         let bad = [
             "",
@@ -1039,7 +1050,7 @@ mod tests {
             "06/05/2024",
         ];
         for raw in bad {
-            assert_eq!(parse_lastmod(raw), None, "{raw}");
+            assert_eq!(lm(raw), None, "{raw}");
         }
     }
 
@@ -1059,7 +1070,10 @@ mod tests {
         // The image: extension's loc is not a page.
         assert!(!l.iter().any(|u| u.ends_with(".png")), "{l:?}");
         let home = &s.entries[0];
-        assert_eq!(home.lastmod.as_deref(), Some("2024-05-06T07:08:09Z"));
+        assert_eq!(
+            home.lastmod.map(|l| l.to_string()).as_deref(),
+            Some("2024-05-06T07:08:09Z")
+        );
         assert_eq!(home.priority, Some(1.0));
         assert!(s.entries.iter().filter(|e| e.lastmod.is_some()).count() >= 3);
         assert!(
