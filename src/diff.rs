@@ -72,6 +72,9 @@ pub struct DiffOptions {
     pub all: bool,
     /// The sources list the whole site (sitemaps, build folders): URLs they don't list are gone.
     pub complete: bool,
+    /// The assets' URLs are known to be distinct ([`crate::sources::collect`] merges them): the diff then
+    /// skips its own duplicate check, a hash set of every new URL.
+    pub assets_unique: bool,
 }
 
 /// What the diff kept.
@@ -149,7 +152,13 @@ pub fn diff(
         let mut seen = vec![false; baseline.len()];
         let mut seen_count = 0usize;
         let mut new_urls: FxHashSet<&str> = FxHashSet::default();
-        new_urls.reserve(assets.len().saturating_sub(baseline.len()));
+        // With distinct assets only the removed URLs need checking against them.
+        let removed_set: FxHashSet<&str> = if opts.assets_unique {
+            removed.iter().map(String::as_str).collect()
+        } else {
+            new_urls.reserve(assets.len().saturating_sub(baseline.len()));
+            FxHashSet::default()
+        };
         let found = lookup_all(&assets, baseline);
         for (i, (asset, found)) in assets.iter().zip(found).enumerate() {
             let accepted_same = match found {
@@ -160,6 +169,12 @@ pub fn diff(
                     }
                     seen_count += 1;
                     Some(same)
+                }
+                None if opts.assets_unique => {
+                    if removed_set.contains(asset.url.as_str()) {
+                        new_urls.insert(asset.url.as_str());
+                    }
+                    None
                 }
                 None => {
                     if !new_urls.insert(asset.url.as_str()) {
@@ -301,10 +316,12 @@ mod tests {
     const PARTIAL: DiffOptions = DiffOptions {
         all: false,
         complete: false,
+        assets_unique: false,
     };
     const COMPLETE: DiffOptions = DiffOptions {
         all: false,
         complete: true,
+        assets_unique: false,
     };
 
     #[test]
@@ -392,6 +409,7 @@ mod tests {
             DiffOptions {
                 all: true,
                 complete: false,
+                assets_unique: false,
             },
         );
         assert_eq!(c.planned.len(), 2);
@@ -540,5 +558,29 @@ mod tests {
         );
         assert_eq!(urls(&c), [("https://a.example/y", false)]);
         assert_eq!(c.unchanged, 1);
+    }
+
+    proptest::proptest! {
+        /// Told the assets are distinct (as collected ones are), the diff decides exactly the same.
+        #[test]
+        fn distinct_assets_diff_the_same_in_both_modes(
+            assets in proptest::collection::btree_map(0u8..40, proptest::option::of(0u8..3), 0..30),
+            base in proptest::collection::btree_map(0u8..40, 0u8..3, 0..30),
+            backlog in proptest::collection::vec((0u8..40, proptest::option::of(0u8..3)), 0..8),
+            removed in proptest::collection::vec(0u8..40, 0..6),
+            all: bool,
+            complete: bool,
+        ) {
+            let u = |i: &u8| format!("https://a.example/{i}");
+            let fp = |f: &u8| format!("b3:{f}");
+            let assets: Vec<Asset> = assets.iter().map(|(i, f)| asset(&u(i), f.as_ref().map(fp).as_deref())).collect();
+            let base_entries: Vec<(String, String)> = base.iter().map(|(i, f)| (u(i), fp(f))).collect();
+            let base_refs: Vec<(&str, &str)> = base_entries.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            let base = baseline(&base_refs);
+            let backlog: Vec<BacklogEntry> = backlog.iter().map(|(i, f)| entry(&u(i), f.as_ref().map(fp).as_deref())).collect();
+            let removed: Vec<String> = removed.iter().map(u).collect();
+            let run = |assets_unique| diff(assets.clone(), &base, &backlog, &removed, DiffOptions { all, complete, assets_unique });
+            proptest::prop_assert_eq!(run(true), run(false));
+        }
     }
 }

@@ -196,8 +196,13 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         settings.sources.len(),
         settings.domains.join(", ")
     );
+    let started = Instant::now();
     let collected = sources::collect(settings)?;
-    log::info!("collected {} URLs", collected.assets.len());
+    log::info!(
+        "collected {} URLs in {:.1?}",
+        collected.assets.len(),
+        started.elapsed()
+    );
     if let Some(path) = &settings.run.write_manifest {
         crate::manifest::Manifest::from_assets(&collected.assets, &clock.rfc3339())
             .write_path(path)?;
@@ -205,6 +210,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
 
     // State: locked for runs that write it, read-only otherwise.
     let writes_state = matches!(mode, Mode::Push | Mode::Baseline);
+    let loading = Instant::now();
     let (mut store, mut state) = if writes_state {
         let (store, state) = StateStore::open(&settings.state.path, settings.state.lock_timeout)?;
         (Some(store), state)
@@ -212,6 +218,11 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         (None, state::load_read_only(&settings.state.path)?)
     };
 
+    log::info!(
+        "state: {} URLs loaded in {:.1?}",
+        diff::Baseline::len(&state),
+        loading.elapsed()
+    );
     let mut report = Report::new(!pushing, provider_label(settings));
     report.warnings.clone_from(&collected.warnings);
     for w in &collected.warnings {
@@ -248,6 +259,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         Some(m) => m,
         None => &state,
     };
+    let diffing = Instant::now();
     let changes = diff::diff(
         collected.assets,
         baseline,
@@ -256,14 +268,17 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         DiffOptions {
             all: settings.run.all,
             complete,
+            // Collected assets are merged by URL.
+            assets_unique: true,
         },
     );
     report.skipped.unchanged += changes.unchanged;
     log::info!(
-        "diff: {} new or changed, {} unchanged, {} gone",
+        "diff: {} new or changed, {} unchanged, {} gone, in {:.1?}",
         changes.planned.len(),
         changes.unchanged,
-        changes.gone.len()
+        changes.gone.len(),
+        diffing.elapsed()
     );
 
     // Budget: the local ledger, capped by what the API says is left (v3), when it can tell.
@@ -293,13 +308,23 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
             .max(1);
     }
     log::debug!("budget {budget} URLs (local {local_left}), {per_request} per request");
+    let planning = Instant::now();
     let plan = plan::plan(
         changes.planned,
         PlanLimits {
             per_request,
             budget,
             max_urls: settings.run.max_urls,
+            // The diff's output has each URL once.
+            unique: true,
         },
+    );
+    log::info!(
+        "plan: {} URLs in {} batches, {} deferred, in {:.1?}",
+        plan.url_count(),
+        plan.batches.len(),
+        plan.deferred.len(),
+        planning.elapsed()
     );
     if mode == Mode::Urls {
         // Only the list is printed: no report copy of a million URLs.

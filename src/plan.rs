@@ -82,6 +82,8 @@ pub struct PlanLimits {
     pub budget: u64,
     /// `--max-urls`.
     pub max_urls: Option<usize>,
+    /// The URLs are known to be distinct (the diff's output is): no duplicate check, a hash set of every URL.
+    pub unique: bool,
 }
 
 /// Orders `planned` (see the module doc), takes what `limits` allow and cuts it into one-origin batches.
@@ -89,13 +91,19 @@ pub struct PlanLimits {
 /// A `per_request` of 0 is treated as 1.
 #[must_use]
 pub fn plan(planned: Vec<PlannedUrl>, limits: PlanLimits) -> Plan {
-    let mut planned = order(planned);
+    let mut planned = order(planned, limits.unique);
 
     let budget = usize::try_from(limits.budget).unwrap_or(usize::MAX);
     let take = budget
         .min(limits.max_urls.unwrap_or(usize::MAX))
         .min(planned.len());
-    let deferred = planned.split_off(take);
+    // Copy the smaller side: a million URLs deferred behind a day's thousand stay where they are.
+    let deferred = if take < planned.len() - take {
+        let head: Vec<PlannedUrl> = planned.drain(..take).collect();
+        std::mem::replace(&mut planned, head)
+    } else {
+        planned.split_off(take)
+    };
 
     let per_request = limits.per_request.max(1);
     // Group by origin, origins in order of first appearance: a stable sort by the origin's first-seen number
@@ -183,7 +191,7 @@ fn total_order_bits(f: f32) -> i32 {
 ///
 /// The keys are sorted, not the (large) `PlannedUrl`s: those are then put in place by following the
 /// permutation's cycles, so a million URLs are moved once, without a second array of them.
-fn order(mut planned: Vec<PlannedUrl>) -> Vec<PlannedUrl> {
+fn order(mut planned: Vec<PlannedUrl>, unique: bool) -> Vec<PlannedUrl> {
     // `dest[i]`: where the URL now at `i` goes; `usize::MAX` drops it (a duplicate).
     let mut dest = vec![usize::MAX; planned.len()];
     let mut kept = 0usize;
@@ -195,9 +203,11 @@ fn order(mut planned: Vec<PlannedUrl>) -> Vec<PlannedUrl> {
             .collect();
         idx.sort_unstable();
         let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
-        seen.reserve(idx.len());
+        if !unique {
+            seen.reserve(idx.len());
+        }
         for (k, i) in idx {
-            if seen.insert(k.url) {
+            if unique || seen.insert(k.url) {
                 dest[i] = kept;
                 kept += 1;
             }
@@ -310,6 +320,7 @@ mod tests {
 
     fn limits(per_request: usize, budget: u64, max_urls: Option<usize>) -> PlanLimits {
         PlanLimits {
+            unique: false,
             per_request,
             budget,
             max_urls,
@@ -559,7 +570,13 @@ mod tests {
             by_rank.sort_by(rank);
             let mut seen = HashSet::new();
             by_rank.retain(|x| seen.insert(x.asset.url.clone()));
-            prop_assert_eq!(order(input), by_rank);
+            prop_assert_eq!(order(input.clone(), false), by_rank.clone());
+            // Told the URLs are distinct (after the same dedupe), the order is the same.
+            let mut seen = HashSet::new();
+            let distinct: Vec<PlannedUrl> = input.into_iter().filter(|x| seen.insert(x.asset.url.clone())).collect();
+            let mut by_rank_distinct = distinct.clone();
+            by_rank_distinct.sort_by(rank);
+            prop_assert_eq!(order(distinct, true), by_rank_distinct);
         }
 
         #[test]
@@ -579,7 +596,9 @@ mod tests {
                     x
                 })
                 .collect();
-            let plan = plan(input.clone(), PlanLimits { per_request, budget, max_urls });
+            let plan = plan(input.clone(), PlanLimits { per_request, budget, max_urls, unique: false });
+            // The URLs are distinct here: the unique mode must plan the same.
+            prop_assert_eq!(&super::plan(input.clone(), PlanLimits { per_request, budget, max_urls, unique: true }), &plan);
             let mut out: Vec<String> = plan.urls().map(str::to_owned).collect();
             let taken = out.len();
             out.extend(plan.deferred.iter().map(|d| d.asset.url.clone()));

@@ -1734,6 +1734,7 @@ mod tests {
             crate::diff::DiffOptions {
                 all: false,
                 complete: true,
+                assets_unique: false,
             },
         );
         let planned: Vec<&str> = c.planned.iter().map(PlannedUrl::url).collect();
