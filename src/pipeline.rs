@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::config::{Format, Location, Settings, SourceSpec};
 use crate::diff::{self, DiffOptions};
 use crate::error::ExitCode;
-use crate::plan::{self, Plan, PlanLimits, PlannedUrl};
+use crate::plan::{self, PlanLimits, PlannedUrl};
 use crate::push::{self, Provider, PushOptions, PushSink, RemoteQuota, Stop, Task, TaskState};
 use crate::report::{self, QuotaReport, Report, UrlOutcome};
 use crate::signal::Signals;
@@ -322,7 +322,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     log::info!(
         "plan: {} URLs in {} batches, {} deferred, in {:.1?}",
         plan.url_count(),
-        plan.batches.len(),
+        plan.batch_count(),
         plan.deferred.len(),
         planning.elapsed()
     );
@@ -334,7 +334,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         return Ok(ExitCode::Ok);
     }
     report.batches = plan
-        .batches
+        .batches()
         .iter()
         .map(|b| b.urls.iter().map(|u| u.url().to_string()).collect())
         .collect();
@@ -366,18 +366,10 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     // Before the first call: everything planned is in the backlog, so a crash loses nothing; every accepted
     // batch then leaves the backlog through the journal.
     store.record_forget(&mut state, &changes.gone)?;
-    let all_planned: Vec<PlannedUrl> = plan
-        .batches
-        .iter()
-        .flat_map(|b| b.urls.iter().cloned())
-        .chain(plan.deferred.iter().cloned())
-        .collect();
+    let all_planned: Vec<PlannedUrl> = plan.taken.iter().chain(&plan.deferred).cloned().collect();
     store.record_backlog(&mut state, &all_planned, &clock.rfc3339())?;
 
-    let Plan {
-        batches,
-        deferred: plan_deferred,
-    } = plan;
+    let (batches, plan_deferred) = plan.into_batches();
     let opts = PushOptions {
         max_attempts: settings.push.max_attempts,
         interval: settings.push.interval,

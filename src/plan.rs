@@ -49,27 +49,83 @@ pub struct Batch {
     pub urls: Vec<PlannedUrl>,
 }
 
+/// One batch of a [`Plan`], borrowed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchRef<'a> {
+    /// The origin (`https://www.example.com`).
+    pub domain: &'a str,
+    /// At most `per_request` URLs.
+    pub urls: &'a [PlannedUrl],
+}
+
 /// What to send this run and what to hold back.
+///
+/// The URLs to send are one vector, cut into batches by spans: a million-URL plan (a dry run with a big quota)
+/// moves no URL into a batch of its own; [`Plan::into_batches`] makes owned batches for the push.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
-    /// Batches in submission order.
-    pub batches: Vec<Batch>,
+    /// The URLs to send, in submission order, batch after batch.
+    pub taken: Vec<PlannedUrl>,
+    /// The batches over `taken`, in order: (origin number, URL count).
+    spans: Vec<(u32, usize)>,
+    /// The batches' origins, by number.
+    origins: Vec<String>,
     /// Held back by the day's budget or `--max-urls`.
     pub deferred: Vec<PlannedUrl>,
 }
 
 impl Plan {
+    /// The batches in submission order.
+    #[must_use]
+    pub fn batches(&self) -> Vec<BatchRef<'_>> {
+        let mut at = 0;
+        self.spans
+            .iter()
+            .map(|&(origin, len)| {
+                let b = BatchRef {
+                    domain: self.origins.get(origin as usize).map_or("", String::as_str),
+                    urls: &self.taken[at..at + len],
+                };
+                at += len;
+                b
+            })
+            .collect()
+    }
+
+    /// How many batches.
+    #[must_use]
+    pub fn batch_count(&self) -> usize {
+        self.spans.len()
+    }
+
     /// The URLs of all batches, in submission order.
     pub fn urls(&self) -> impl Iterator<Item = &str> {
-        self.batches
-            .iter()
-            .flat_map(|b| b.urls.iter().map(PlannedUrl::url))
+        self.taken.iter().map(PlannedUrl::url)
     }
 
     /// How many URLs the batches hold.
     #[must_use]
     pub fn url_count(&self) -> usize {
-        self.batches.iter().map(|b| b.urls.len()).sum()
+        self.taken.len()
+    }
+
+    /// Owned batches (for the push) and the deferred URLs.
+    #[must_use]
+    pub fn into_batches(self) -> (Vec<Batch>, Vec<PlannedUrl>) {
+        let mut urls = self.taken.into_iter();
+        let batches = self
+            .spans
+            .iter()
+            .map(|&(origin, len)| Batch {
+                domain: self
+                    .origins
+                    .get(origin as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                urls: urls.by_ref().take(len).collect(),
+            })
+            .collect();
+        (batches, self.deferred)
     }
 }
 
@@ -127,26 +183,24 @@ pub fn plan(planned: Vec<PlannedUrl>, limits: PlanLimits) -> Plan {
         origin_no = tagged.iter().map(|(n, _)| *n).collect();
         planned = tagged.into_iter().map(|(_, p)| p).collect();
     }
-    let mut batches = Vec::with_capacity(planned.len().div_ceil(per_request));
-    let mut urls = planned.into_iter();
+    let mut spans = Vec::with_capacity(planned.len().div_ceil(per_request));
     let mut at = 0usize;
     while at < origin_no.len() {
         let n = origin_no[at];
         let run = origin_no[at..].iter().take_while(|&&m| m == n).count();
-        for size in (0..run)
-            .step_by(per_request)
-            .map(|s| per_request.min(run - s))
-        {
-            let mut batch = Vec::with_capacity(size);
-            batch.extend(urls.by_ref().take(size));
-            batches.push(Batch {
-                domain: origins.get(n as usize).cloned().unwrap_or_default(),
-                urls: batch,
-            });
-        }
+        spans.extend(
+            (0..run)
+                .step_by(per_request)
+                .map(|s| (n, per_request.min(run - s))),
+        );
         at += run;
     }
-    Plan { batches, deferred }
+    Plan {
+        taken: planned,
+        spans,
+        origins,
+        deferred,
+    }
 }
 
 /// The sort key of [`rank`], precomputed once per URL: comparing these is the same order as `rank`, but the
@@ -328,7 +382,7 @@ mod tests {
     }
 
     fn batch_urls(plan: &Plan) -> Vec<Vec<&str>> {
-        plan.batches
+        plan.batches()
             .iter()
             .map(|b| b.urls.iter().map(PlannedUrl::url).collect())
             .collect()
@@ -438,10 +492,14 @@ mod tests {
             .map(|i| p(&format!("https://a.example/{i:02}")))
             .collect();
         let plan = plan(input, limits(20, 1000, None));
-        let sizes: Vec<_> = plan.batches.iter().map(|b| b.urls.len()).collect();
+        let sizes: Vec<_> = plan.batches().iter().map(|b| b.urls.len()).collect();
         assert_eq!(sizes, [20, 20, 5]);
-        assert!(plan.batches.iter().all(|b| b.domain == "https://a.example"));
-        assert_eq!(plan.batches[2].urls[4].url(), "https://a.example/44");
+        assert!(
+            plan.batches()
+                .iter()
+                .all(|b| b.domain == "https://a.example")
+        );
+        assert_eq!(plan.batches()[2].urls[4].url(), "https://a.example/44");
     }
 
     #[test]
@@ -460,7 +518,7 @@ mod tests {
             })
             .collect();
         let plan = plan(input, limits(2, 1000, None));
-        let domains: Vec<_> = plan.batches.iter().map(|b| b.domain.as_str()).collect();
+        let domains: Vec<_> = plan.batches().iter().map(|b| b.domain).collect();
         assert_eq!(
             domains,
             [
@@ -508,7 +566,7 @@ mod tests {
             .map(|i| p(&format!("https://a.example/{i}")))
             .collect();
         let plan = plan(input, limits(20, 0, None));
-        assert!(plan.batches.is_empty());
+        assert!(plan.batches().is_empty());
         assert_eq!(plan.deferred.len(), 3);
     }
 
@@ -525,7 +583,7 @@ mod tests {
             limits(20, 1000, None),
         );
         assert_eq!(plan.url_count(), 2);
-        assert_eq!(plan.batches[0].urls[0], high);
+        assert_eq!(plan.batches()[0].urls[0], high);
     }
 
     #[test]
@@ -597,6 +655,11 @@ mod tests {
                 })
                 .collect();
             let plan = plan(input.clone(), PlanLimits { per_request, budget, max_urls, unique: false });
+            // The owned batches for the push are the borrowed ones.
+            let (owned, owned_deferred) = plan.clone().into_batches();
+            let borrowed: Vec<(String, Vec<PlannedUrl>)> = plan.batches().iter().map(|b| (b.domain.to_owned(), b.urls.to_vec())).collect();
+            prop_assert_eq!(owned.into_iter().map(|b| (b.domain, b.urls)).collect::<Vec<_>>(), borrowed);
+            prop_assert_eq!(&owned_deferred, &plan.deferred);
             // The URLs are distinct here: the unique mode must plan the same.
             prop_assert_eq!(&super::plan(input.clone(), PlanLimits { per_request, budget, max_urls, unique: true }), &plan);
             let mut out: Vec<String> = plan.urls().map(str::to_owned).collect();
@@ -610,16 +673,16 @@ mod tests {
             prop_assert!(taken as u64 <= budget);
             prop_assert!(taken <= max_urls.unwrap_or(usize::MAX));
             prop_assert_eq!(taken, input.len().min(budget as usize).min(max_urls.unwrap_or(usize::MAX)));
-            for b in &plan.batches {
+            for b in &plan.batches() {
                 prop_assert!(!b.urls.is_empty() && b.urls.len() <= per_request);
                 prop_assert!(b.urls.iter().all(|u| origin_of(u.url()) == b.domain));
             }
             // batches of one domain are consecutive
             let mut finished: Vec<&str> = Vec::new();
-            for w in plan.batches.windows(2) {
+            for w in plan.batches().windows(2) {
                 if w[0].domain != w[1].domain {
-                    prop_assert!(!finished.contains(&w[1].domain.as_str()));
-                    finished.push(&w[0].domain);
+                    prop_assert!(!finished.contains(&w[1].domain));
+                    finished.push(w[0].domain);
                 }
             }
         }
