@@ -222,23 +222,25 @@ pub fn diff(
     gone.dedup();
     removed_now.sort_unstable();
 
-    // Pass two moves the assets into the plan: the backlog first, in its order, then the fresh ones.
-    // Sized up front: a million growing `PlannedUrl`s cost a copy each doubling and, at the peak, two buffers.
-    let fresh_count = decision.iter().filter(|d| **d == Decision::Fresh).count();
-    let mut fresh = Vec::with_capacity(fresh_count);
+    // Pass two: the assets that carry a backlog entry are taken out, the rest filtered in place (a million
+    // assets are not copied into a second vector); the backlog goes first, in its order.
+    let mut fresh = assets;
     let mut carriers: FxHashMap<usize, Asset> = FxHashMap::default();
-    for (i, asset) in assets.into_iter().enumerate() {
-        match decision[i] {
-            Decision::Fresh => fresh.push(PlannedUrl {
-                asset,
-                from_backlog: false,
-            }),
-            Decision::Backlog => {
-                carriers.insert(i, asset);
-            }
-            Decision::Duplicate | Decision::Unchanged => {}
+    for (i, d) in decision.iter().enumerate() {
+        if *d == Decision::Backlog {
+            carriers.insert(
+                i,
+                std::mem::replace(&mut fresh[i], Asset::new(String::new())),
+            );
         }
     }
+    let mut at = 0usize;
+    fresh.retain_mut(|a| {
+        let keep = decision[at] == Decision::Fresh;
+        at += 1;
+        a.from_backlog = false;
+        keep
+    });
     let mut planned = Vec::new();
     let mut backlog_seen: FxHashSet<&str> = FxHashSet::default();
     for (b, entry) in backlog.iter().enumerate() {
@@ -249,11 +251,9 @@ pub fn diff(
         }
         match carried[b] {
             Some(i) => {
-                if let Some(asset) = carriers.remove(&i) {
-                    planned.push(PlannedUrl {
-                        asset,
-                        from_backlog: true,
-                    });
+                if let Some(mut asset) = carriers.remove(&i) {
+                    asset.from_backlog = true;
+                    planned.push(asset);
                 }
             }
             None if opts.complete => {}
@@ -348,7 +348,7 @@ mod tests {
                 ("https://a.example/new", false)
             ]
         );
-        assert_eq!(c.planned[0].asset.fingerprint.as_deref(), Some("b3:new"));
+        assert_eq!(c.planned[0].fingerprint.as_deref(), Some("b3:new"));
         assert_eq!(c.unchanged, 1);
         assert!(c.gone.is_empty());
     }
@@ -445,10 +445,14 @@ mod tests {
             ]
         );
         assert_eq!(
-            c.planned[0].asset, newest,
+            c.planned[0],
+            Asset {
+                from_backlog: true,
+                ..newest
+            },
             "the asset, with its newest fingerprint"
         );
-        let kept = &c.planned[1].asset;
+        let kept = &c.planned[1];
         assert_eq!(
             (kept.fingerprint.as_deref(), kept.priority, kept.bytes),
             (Some("b3:x"), 2, Some(10))
@@ -539,7 +543,7 @@ mod tests {
             PARTIAL,
         );
         assert_eq!(c.planned.len(), 1);
-        assert_eq!(c.planned[0].asset.fingerprint.as_deref(), Some("b3:1"));
+        assert_eq!(c.planned[0].fingerprint.as_deref(), Some("b3:1"));
     }
 
     #[test]

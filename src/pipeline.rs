@@ -426,8 +426,8 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         let failed: Vec<PlannedUrl> = failed
             .into_iter()
             .map(|u| PlannedUrl {
-                asset: crate::sources::Asset::new(u),
                 from_backlog: true,
+                ..crate::sources::Asset::new(u)
             })
             .collect();
         if !failed.is_empty() {

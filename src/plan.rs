@@ -23,22 +23,9 @@ use std::collections::HashSet;
 
 use crate::sources::Asset;
 
-/// An asset on its way to the CDN.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlannedUrl {
-    /// The asset (URL, fingerprint, priorities, size).
-    pub asset: Asset,
-    /// It was deferred by an earlier run (backlog goes first).
-    pub from_backlog: bool,
-}
-
-impl PlannedUrl {
-    /// The URL.
-    #[must_use]
-    pub fn url(&self) -> &str {
-        &self.asset.url
-    }
-}
+/// An asset on its way to the CDN: the same type, so a million of them go from the readers through the diff
+/// and the plan without being copied into another (`from_backlog` says it was deferred by an earlier run).
+pub type PlannedUrl = Asset;
 
 /// One API call's worth of URLs, all of one origin.
 #[derive(Debug, Clone, PartialEq)]
@@ -218,10 +205,10 @@ struct Key<'a> {
 fn key(p: &PlannedUrl) -> Key<'_> {
     Key {
         backlog: std::cmp::Reverse(p.from_backlog),
-        priority: std::cmp::Reverse(p.asset.priority),
-        sitemap_priority: std::cmp::Reverse(p.asset.sitemap_priority.map(total_order_bits)),
-        lastmod: std::cmp::Reverse(p.asset.lastmod),
-        url: &p.asset.url,
+        priority: std::cmp::Reverse(p.priority),
+        sitemap_priority: std::cmp::Reverse(p.sitemap_priority.map(total_order_bits)),
+        lastmod: std::cmp::Reverse(p.lastmod),
+        url: &p.url,
     }
 }
 
@@ -292,16 +279,10 @@ fn order(mut planned: Vec<PlannedUrl>, unique: bool) -> Vec<PlannedUrl> {
 fn rank(a: &PlannedUrl, b: &PlannedUrl) -> Ordering {
     b.from_backlog
         .cmp(&a.from_backlog)
-        .then_with(|| b.asset.priority.cmp(&a.asset.priority))
-        .then_with(|| {
-            desc_none_last(
-                a.asset.sitemap_priority,
-                b.asset.sitemap_priority,
-                f32::total_cmp,
-            )
-        })
-        .then_with(|| desc_none_last(a.asset.lastmod, b.asset.lastmod, |x, y| x.cmp(y)))
-        .then_with(|| a.asset.url.cmp(&b.asset.url))
+        .then_with(|| b.priority.cmp(&a.priority))
+        .then_with(|| desc_none_last(a.sitemap_priority, b.sitemap_priority, f32::total_cmp))
+        .then_with(|| desc_none_last(a.lastmod, b.lastmod, |x, y| x.cmp(y)))
+        .then_with(|| a.url.cmp(&b.url))
 }
 
 /// Higher values first, `None` after every value.
@@ -367,8 +348,8 @@ mod tests {
 
     fn p(url: &str) -> PlannedUrl {
         PlannedUrl {
-            asset: Asset::new(url),
             from_backlog: false,
+            ..Asset::new(url)
         }
     }
 
@@ -393,9 +374,9 @@ mod tests {
         let mk = |url: &str, backlog: bool, prio: i64, sp: Option<f32>, lastmod: Option<&str>| {
             let mut x = p(url);
             x.from_backlog = backlog;
-            x.asset.priority = prio;
-            x.asset.sitemap_priority = sp;
-            x.asset.lastmod = lastmod.and_then(crate::sources::Lastmod::parse);
+            x.priority = prio;
+            x.sitemap_priority = sp;
+            x.lastmod = lastmod.and_then(crate::sources::Lastmod::parse);
             x
         };
         let input = vec![
@@ -513,7 +494,7 @@ mod tests {
                     "https://static.example.com:8443"
                 };
                 let mut x = p(&format!("{host}/{i}"));
-                x.asset.priority = 10 - i;
+                x.priority = 10 - i;
                 x
             })
             .collect();
@@ -573,7 +554,7 @@ mod tests {
     #[test]
     fn duplicate_url_kept_once_best_ranked() {
         let mut high = p("https://a.example/x");
-        high.asset.priority = 5;
+        high.priority = 5;
         let plan = plan(
             vec![
                 p("https://a.example/x"),
@@ -617,9 +598,9 @@ mod tests {
                 .map(|(i, (u, prio, sp, lm, backlog))| {
                     // Duplicate URLs on purpose (u only has 4 values per i % 3): the best-ranked one must stay.
                     let mut x = p(&format!("https://h.example/{}-{u}", i % 3));
-                    x.asset.priority = *prio;
-                    x.asset.sitemap_priority = sp.map(|s| f32::from(s) / 10.0 - 0.5);
-                    x.asset.lastmod = lm.and_then(|d| crate::sources::Lastmod::parse(&format!("2024-01-0{}T00:00:00Z", d + 1)));
+                    x.priority = *prio;
+                    x.sitemap_priority = sp.map(|s| f32::from(s) / 10.0 - 0.5);
+                    x.lastmod = lm.and_then(|d| crate::sources::Lastmod::parse(&format!("2024-01-0{}T00:00:00Z", d + 1)));
                     x.from_backlog = *backlog;
                     x
                 })
@@ -627,11 +608,11 @@ mod tests {
             let mut by_rank = input.clone();
             by_rank.sort_by(rank);
             let mut seen = HashSet::new();
-            by_rank.retain(|x| seen.insert(x.asset.url.clone()));
+            by_rank.retain(|x| seen.insert(x.url.clone()));
             prop_assert_eq!(order(input.clone(), false), by_rank.clone());
             // Told the URLs are distinct (after the same dedupe), the order is the same.
             let mut seen = HashSet::new();
-            let distinct: Vec<PlannedUrl> = input.into_iter().filter(|x| seen.insert(x.asset.url.clone())).collect();
+            let distinct: Vec<PlannedUrl> = input.into_iter().filter(|x| seen.insert(x.url.clone())).collect();
             let mut by_rank_distinct = distinct.clone();
             by_rank_distinct.sort_by(rank);
             prop_assert_eq!(order(distinct, true), by_rank_distinct);
@@ -648,8 +629,8 @@ mod tests {
                 .iter()
                 .map(|(id, (host, prio, sp, backlog))| {
                     let mut x = p(&format!("https://h{host}.example/{id}"));
-                    x.asset.priority = *prio;
-                    x.asset.sitemap_priority = sp.map(|s| f32::from(s) / 10.0);
+                    x.priority = *prio;
+                    x.sitemap_priority = sp.map(|s| f32::from(s) / 10.0);
                     x.from_backlog = *backlog;
                     x
                 })
@@ -664,10 +645,10 @@ mod tests {
             prop_assert_eq!(&super::plan(input.clone(), PlanLimits { per_request, budget, max_urls, unique: true }), &plan);
             let mut out: Vec<String> = plan.urls().map(str::to_owned).collect();
             let taken = out.len();
-            out.extend(plan.deferred.iter().map(|d| d.asset.url.clone()));
+            out.extend(plan.deferred.iter().map(|d| d.url.clone()));
             let mut sorted_out = out.clone();
             sorted_out.sort();
-            let mut sorted_in: Vec<String> = input.iter().map(|i| i.asset.url.clone()).collect();
+            let mut sorted_in: Vec<String> = input.iter().map(|i| i.url.clone()).collect();
             sorted_in.sort();
             prop_assert_eq!(sorted_out, sorted_in);
             prop_assert!(taken as u64 <= budget);

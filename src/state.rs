@@ -107,12 +107,12 @@ impl BacklogEntry {
     #[must_use]
     pub fn from_planned(p: &PlannedUrl, since: &str) -> Self {
         Self {
-            url: p.asset.url.clone(),
-            fingerprint: p.asset.fingerprint.clone(),
-            priority: p.asset.priority,
-            sitemap_priority: p.asset.sitemap_priority,
-            lastmod: p.asset.lastmod.map(|l| l.to_string()),
-            bytes: p.asset.bytes,
+            url: p.url.clone(),
+            fingerprint: p.fingerprint.clone(),
+            priority: p.priority,
+            sitemap_priority: p.sitemap_priority,
+            lastmod: p.lastmod.map(|l| l.to_string()),
+            bytes: p.bytes,
             since: since.to_owned(),
         }
     }
@@ -131,6 +131,7 @@ impl BacklogEntry {
                 .and_then(crate::sources::Lastmod::parse),
             bytes: self.bytes,
             origin_path: None,
+            from_backlog: false,
         }
     }
 
@@ -138,8 +139,8 @@ impl BacklogEntry {
     #[must_use]
     pub fn to_planned(&self) -> PlannedUrl {
         PlannedUrl {
-            asset: self.to_asset(),
             from_backlog: true,
+            ..self.to_asset()
         }
     }
 }
@@ -976,12 +977,7 @@ impl StateStore {
     ) -> Result<()> {
         let urls = urls
             .iter()
-            .map(|p| {
-                (
-                    p.asset.url.clone(),
-                    p.asset.fingerprint.clone().unwrap_or_default(),
-                )
-            })
+            .map(|p| (p.url.clone(), p.fingerprint.clone().unwrap_or_default()))
             .collect();
         let op = Op::Batch {
             day: day.to_owned(),
@@ -1148,8 +1144,8 @@ mod tests {
         let mut a = Asset::new(url);
         a.fingerprint = fp.map(str::to_owned);
         PlannedUrl {
-            asset: a,
             from_backlog: false,
+            ..a
         }
     }
 
@@ -1582,8 +1578,8 @@ mod tests {
         let c = planned("https://a.example/c", None);
         st.set_backlog(&[a.clone(), b.clone()], "2024-01-01T00:00:00Z");
         let mut b2 = b.clone();
-        b2.asset.fingerprint = Some("b3:b2".into());
-        b2.asset.priority = 4;
+        b2.fingerprint = Some("b3:b2".into());
+        b2.priority = 4;
         st.set_backlog(&[b2, c.clone(), a.clone(), c.clone()], NOW);
         let got: Vec<(&str, Option<&str>, &str)> = st
             .backlog()

@@ -454,7 +454,7 @@ impl Engine<'_> {
         let Some(bw) = self.opts.origin_bandwidth.filter(|b| *b > 0) else {
             return;
         };
-        let bytes: u64 = group.iter().filter_map(|u| u.asset.bytes).sum();
+        let bytes: u64 = group.iter().filter_map(|u| u.bytes).sum();
         // f64 is precise enough for a pause; bytes beyond 2^53 don't occur.
         #[expect(
             clippy::cast_precision_loss,
@@ -609,8 +609,8 @@ mod tests {
         let mut asset = Asset::new(format!("{domain}/{i}"));
         asset.bytes = Some(1000);
         PlannedUrl {
-            asset,
             from_backlog: false,
+            ..asset
         }
     }
 

@@ -34,6 +34,8 @@ pub struct Asset {
     pub bytes: Option<u64>,
     /// The file it came from, when it came from a file.
     pub origin_path: Option<PathBuf>,
+    /// Planned: it was deferred by an earlier run (the backlog goes first).
+    pub from_backlog: bool,
 }
 
 /// A sitemap `<lastmod>`: an instant, whole seconds since the Unix epoch (UTC). Written as RFC 3339 UTC
@@ -88,7 +90,14 @@ impl Asset {
             lastmod: None,
             bytes: None,
             origin_path: None,
+            from_backlog: false,
         }
+    }
+
+    /// The URL.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
     }
 }
 
