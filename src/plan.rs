@@ -134,7 +134,7 @@ pub struct PlanLimits {
 /// A `per_request` of 0 is treated as 1.
 #[must_use]
 pub fn plan(planned: Vec<PlannedUrl>, limits: PlanLimits) -> Plan {
-    let mut planned = order(planned, limits.unique);
+    let (mut planned, mut origin_no, raw_origins) = order(planned, limits.unique);
 
     let budget = usize::try_from(limits.budget).unwrap_or(usize::MAX);
     let take = budget
@@ -147,22 +147,19 @@ pub fn plan(planned: Vec<PlannedUrl>, limits: PlanLimits) -> Plan {
     } else {
         planned.split_off(take)
     };
+    origin_no.truncate(take);
 
     let per_request = limits.per_request.max(1);
-    // Group by origin, origins in order of first appearance: a stable sort by the origin's first-seen number
-    // (skipped for the usual one-origin site). Every URL is moved once more, into its batch.
+    // Group by origin, origins in order of first appearance: renumbered so, then a stable sort by that number
+    // (skipped for the usual one-origin site).
+    let mut renumber: Vec<Option<u32>> = vec![None; raw_origins.len()];
     let mut origins: Vec<String> = Vec::new();
-    let mut origin_no: Vec<u32> = Vec::with_capacity(planned.len());
-    for p in &planned {
-        let origin = origin_of(p.url());
-        let n = match origins.iter().position(|o| *o == origin) {
-            Some(n) => n,
-            None => {
-                origins.push(origin.into_owned());
-                origins.len() - 1
-            }
-        };
-        origin_no.push(u32::try_from(n).unwrap_or(u32::MAX));
+    for n in &mut origin_no {
+        let slot = &mut renumber[*n as usize];
+        *n = *slot.get_or_insert_with(|| {
+            origins.push(raw_origins[*n as usize].clone());
+            u32::try_from(origins.len() - 1).unwrap_or(u32::MAX)
+        });
     }
     if origins.len() > 1 {
         let mut tagged: Vec<(u32, PlannedUrl)> = origin_no.iter().copied().zip(planned).collect();
@@ -192,22 +189,39 @@ pub fn plan(planned: Vec<PlannedUrl>, limits: PlanLimits) -> Plan {
 
 /// The sort key of [`rank`], precomputed once per URL: comparing these is the same order as `rank`, but the
 /// numbers compare without touching the (large) `PlannedUrl`s, so a million URLs sort in a fraction of the time.
+/// Everything before the URL is packed into two integers, smaller first meaning "goes first".
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Key<'a> {
-    backlog: std::cmp::Reverse<bool>,
-    priority: std::cmp::Reverse<i64>,
-    /// `f32::total_cmp` order as an integer; `Reverse(None)` sorts after every `Reverse(Some)`.
-    sitemap_priority: std::cmp::Reverse<Option<i32>>,
-    lastmod: std::cmp::Reverse<Option<crate::sources::Lastmod>>,
+    /// backlog (1 bit, 0 = from the backlog), priority (64 bits, descending), sitemap priority (1 bit, 0 =
+    /// given; 32 bits, descending in `f32::total_cmp` order).
+    hi: u128,
+    /// lastmod (1 bit, 0 = given; 63 bits, newest first).
+    lo: u64,
     url: &'a str,
 }
 
 fn key(p: &PlannedUrl) -> Key<'_> {
+    // Order-preserving maps of signed integers to unsigned ones, then reversed for "higher first".
+    #[expect(clippy::cast_sign_loss, reason = "offset binary: the point")]
+    let priority = u64::MAX - ((p.priority as u64) ^ (1 << 63));
+    #[expect(clippy::cast_sign_loss, reason = "offset binary: the point")]
+    let sitemap = p.sitemap_priority.map_or(1u64 << 32, |f| {
+        u64::from(u32::MAX - ((total_order_bits(f) as u32) ^ (1 << 31)))
+    });
+    let hi =
+        (u128::from(!p.from_backlog) << 127) | (u128::from(priority) << 33) | u128::from(sitemap);
+    // A lastmod is within ±2^62 seconds of the epoch (years −1 to 9999): shifted into 0..2^63.
+    #[expect(
+        clippy::cast_sign_loss,
+        reason = "shifted into the non-negative range first"
+    )]
+    let lo = p.lastmod.map_or(1u64 << 63, |l| {
+        let shifted = l.unix_seconds().clamp(-(1 << 62), (1 << 62) - 1) + (1 << 62);
+        ((1u64 << 63) - 1) - shifted as u64
+    });
     Key {
-        backlog: std::cmp::Reverse(p.from_backlog),
-        priority: std::cmp::Reverse(p.priority),
-        sitemap_priority: std::cmp::Reverse(p.sitemap_priority.map(total_order_bits)),
-        lastmod: std::cmp::Reverse(p.lastmod),
+        hi,
+        lo,
         url: &p.url,
     }
 }
@@ -232,16 +246,28 @@ fn total_order_bits(f: f32) -> i32 {
 ///
 /// The keys are sorted, not the (large) `PlannedUrl`s: those are then put in place by following the
 /// permutation's cycles, so a million URLs are moved once, without a second array of them.
-fn order(mut planned: Vec<PlannedUrl>, unique: bool) -> Vec<PlannedUrl> {
+fn order(mut planned: Vec<PlannedUrl>, unique: bool) -> (Vec<PlannedUrl>, Vec<u32>, Vec<String>) {
     // `dest[i]`: where the URL now at `i` goes; `usize::MAX` drops it (a duplicate).
     let mut dest = vec![usize::MAX; planned.len()];
     let mut kept = 0usize;
+    // Each URL's origin, numbered in input order: computed here, while the URLs are read in the order they
+    // were allocated (after the sort every read is a cache miss).
+    let mut origins: Vec<String> = Vec::new();
+    let mut raw_origin: Vec<u32> = Vec::with_capacity(planned.len());
     {
-        let mut idx: Vec<(Key<'_>, usize)> = planned
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (key(p), i))
-            .collect();
+        let mut idx: Vec<(Key<'_>, usize)> = Vec::with_capacity(planned.len());
+        for (i, p) in planned.iter().enumerate() {
+            idx.push((key(p), i));
+            let origin = origin_of(p.url());
+            let n = match origins.iter().rposition(|o| *o == origin) {
+                Some(n) => n,
+                None => {
+                    origins.push(origin.into_owned());
+                    origins.len() - 1
+                }
+            };
+            raw_origin.push(u32::try_from(n).unwrap_or(u32::MAX));
+        }
         idx.sort_unstable();
         let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
         if !unique {
@@ -254,12 +280,15 @@ fn order(mut planned: Vec<PlannedUrl>, unique: bool) -> Vec<PlannedUrl> {
             }
         }
     }
+    let mut origin_no = vec![0u32; kept];
     // Duplicates go to the tail, in any order, and are cut off.
     let mut tail = kept;
-    for d in &mut dest {
+    for (d, n) in dest.iter_mut().zip(&raw_origin) {
         if *d == usize::MAX {
             *d = tail;
             tail += 1;
+        } else {
+            origin_no[*d] = *n;
         }
     }
     for start in 0..dest.len() {
@@ -271,7 +300,7 @@ fn order(mut planned: Vec<PlannedUrl>, unique: bool) -> Vec<PlannedUrl> {
         }
     }
     planned.truncate(kept);
-    planned
+    (planned, origin_no, origins)
 }
 
 /// The plan order: `Less` goes first. (The spec of the order; [`Key`] computes the same faster.)
@@ -609,13 +638,39 @@ mod tests {
             by_rank.sort_by(rank);
             let mut seen = HashSet::new();
             by_rank.retain(|x| seen.insert(x.url.clone()));
-            prop_assert_eq!(order(input.clone(), false), by_rank.clone());
+            prop_assert_eq!(order(input.clone(), false).0, by_rank.clone());
             // Told the URLs are distinct (after the same dedupe), the order is the same.
             let mut seen = HashSet::new();
             let distinct: Vec<PlannedUrl> = input.into_iter().filter(|x| seen.insert(x.url.clone())).collect();
             let mut by_rank_distinct = distinct.clone();
             by_rank_distinct.sort_by(rank);
-            prop_assert_eq!(order(distinct, true), by_rank_distinct);
+            prop_assert_eq!(order(distinct, true).0, by_rank_distinct);
+        }
+
+        #[test]
+        fn the_packed_key_orders_extremes_as_rank(
+            specs in proptest::collection::vec(
+                (any::<i64>(), proptest::option::of(any::<f32>()), proptest::option::of(-62_167_219_200i64..253_402_300_799), any::<bool>()),
+                0..40,
+            ),
+        ) {
+            let input: Vec<PlannedUrl> = specs
+                .iter()
+                .enumerate()
+                .map(|(i, (prio, sp, lm, backlog))| {
+                    let mut x = p(&format!("https://h.example/{i}"));
+                    x.priority = *prio;
+                    x.sitemap_priority = *sp;
+                    x.lastmod = lm.and_then(|s| crate::sources::Lastmod::of(time::OffsetDateTime::from_unix_timestamp(s).unwrap()));
+                    x.from_backlog = *backlog;
+                    x
+                })
+                .collect();
+            for a in &input {
+                for b in &input {
+                    prop_assert_eq!(key(a).cmp(&key(b)), rank(a, b), "{:?} vs {:?}", a, b);
+                }
+            }
         }
 
         #[test]

@@ -52,6 +52,12 @@ impl Lastmod {
         ))
     }
 
+    /// Seconds since the Unix epoch.
+    #[must_use]
+    pub fn unix_seconds(self) -> i64 {
+        self.0
+    }
+
     /// Parses any W3C datetime form a sitemap may use (see [`sitemap::parse_lastmod`]).
     #[must_use]
     pub fn parse(v: &str) -> Option<Self> {
