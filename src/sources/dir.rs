@@ -227,14 +227,20 @@ impl Walker<'_> {
         let mut entries = Vec::new();
         for e in rd {
             match e {
-                // The path is built once: it is the asset's `origin_path` and the stat cache's key.
-                Ok(e) => entries.push((e.path(), e)),
+                // The path is built once: it is the asset's `origin_path` and the stat cache's key. The name is
+                // its tail (sorting by `Path::file_name` parsed components on every comparison).
+                Ok(e) => {
+                    let abs = e.path();
+                    let name_at = abs.as_os_str().len() - abs.file_name().map_or(0, |n| n.len());
+                    entries.push((abs, name_at, e));
+                }
                 Err(e) => return vec![Item::Fail(Error::io(dir, e))],
             }
         }
-        entries.sort_unstable_by(|(a, _), (b, _)| a.file_name().cmp(&b.file_name()));
+        // Byte order, as walkdir's `sort_by_file_name` (`OsStr` compares its bytes).
+        entries.sort_unstable_by(|a, b| name_of(a).cmp(name_of(b)));
         let mut items = Vec::with_capacity(entries.len());
-        for (abs, entry) in entries {
+        for (abs, _, entry) in entries {
             let item = self.entry(dir, abs, &entry, children);
             if let Some(item) = item {
                 items.push(item);
@@ -350,6 +356,14 @@ impl Walker<'_> {
         }
         Ok(false)
     }
+}
+
+/// A listed entry's file name: the tail of its path.
+fn name_of((abs, at, _): &(PathBuf, usize, fs::DirEntry)) -> &[u8] {
+    abs.as_os_str()
+        .as_encoded_bytes()
+        .get(*at..)
+        .unwrap_or_default()
 }
 
 #[cfg(unix)]
