@@ -111,6 +111,9 @@ struct Walker<'a> {
     wake: Condvar,
     next_id: AtomicUsize,
     files: AtomicUsize,
+    /// Files hashed, and about how long their stat-cache lines will be.
+    hashed: AtomicUsize,
+    hashed_bytes: AtomicUsize,
     /// Set on the first fatal error: the walkers stop taking folders.
     abort: AtomicBool,
 }
@@ -145,6 +148,8 @@ pub fn read(mapping: &Mapping, cache: &mut StatCache) -> Result<FileOutput> {
         wake: Condvar::new(),
         next_id: AtomicUsize::new(1),
         files: AtomicUsize::new(0),
+        hashed: AtomicUsize::new(0),
+        hashed_bytes: AtomicUsize::new(0),
         abort: AtomicBool::new(false),
     };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
@@ -161,6 +166,10 @@ pub fn read(mapping: &Mapping, cache: &mut StatCache) -> Result<FileOutput> {
     });
     let folders = w.next_id.load(Ordering::Relaxed);
     let files = w.files.load(Ordering::Relaxed);
+    let (hashed, hashed_bytes) = (
+        w.hashed.load(Ordering::Relaxed),
+        w.hashed_bytes.load(Ordering::Relaxed),
+    );
     let mut tree: Vec<Option<Vec<Item>>> = Vec::with_capacity(folders);
     tree.resize_with(folders, || None);
     for (id, items) in done.drain(..) {
@@ -169,6 +178,7 @@ pub fn read(mapping: &Mapping, cache: &mut StatCache) -> Result<FileOutput> {
         }
     }
     cache.walked(root);
+    cache.reserve(hashed, hashed_bytes);
     out.assets.reserve_exact(files);
     in_order(tree, root, cache, &mut out)?;
     Ok(out)
@@ -332,7 +342,13 @@ impl Walker<'_> {
         self.files.fetch_add(1, Ordering::Relaxed);
         let print = match self.cache.lookup(&abs, &stat) {
             Some(hit) => Print::Cached(hit),
-            None => Print::Hashed(hash_file(&abs)),
+            None => {
+                self.hashed.fetch_add(1, Ordering::Relaxed);
+                // size, times, inode, fingerprint, tabs: under 100 bytes besides the path
+                self.hashed_bytes
+                    .fetch_add(abs.as_os_str().len() + 100, Ordering::Relaxed);
+                Print::Hashed(hash_file(&abs))
+            }
         };
         Some(Item::File {
             abs,

@@ -19,7 +19,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use indexmap::IndexMap;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 const HEADER: &str = "prewarm-stat-cache 1";
@@ -91,11 +90,12 @@ enum Mark {
     Dropped,
 }
 
-/// A fingerprint recorded this run that the loaded cache did not already hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    stat: FileStat,
-    fingerprint: String,
+/// A line recorded this run, in `fresh_text`; `live` until a later record of the same path replaces it.
+#[derive(Debug, Clone, Copy)]
+struct Fresh {
+    start: usize,
+    end: usize,
+    live: bool,
 }
 
 /// The cache: loaded once per run, consulted by the `dir` and `changed` readers, saved at the end.
@@ -114,8 +114,13 @@ pub struct StatCache {
     collided: FxHashMap<OsString, u32>,
     /// Whether a loaded entry is racily clean: then the file is rewritten, so it is clean next time.
     any_racy: bool,
-    /// Fingerprints recorded this run that differ from the loaded ones (or are new), in record order.
-    fresh: IndexMap<OsString, Entry, FxBuildHasher>,
+    /// Fingerprints recorded this run that differ from the loaded ones (or are new), in record order, already
+    /// written as the lines they will be: a first run over 100,000 files copies no path or fingerprint twice.
+    fresh_text: String,
+    fresh: Vec<Fresh>,
+    /// A hash of the path → its latest fresh line. A path whose hash another path took is not indexed: a second
+    /// record of it leaves two lines, and the next load keeps the last.
+    fresh_index: FxHashMap<u64, usize>,
     walked: Vec<PathBuf>,
 }
 
@@ -283,13 +288,48 @@ impl StatCache {
             }
             *m = Mark::Dropped;
         }
-        self.fresh.insert(
-            abs.as_os_str().to_owned(),
-            Entry {
-                stat,
-                fingerprint: fingerprint.to_owned(),
-            },
+        // A path the file format cannot hold is not written (nor would a load find it).
+        let Some(p) = abs.to_str() else { return };
+        if p.contains(['\n', '\r']) {
+            return;
+        }
+        let h = FxBuildHasher.hash_one(p.as_bytes());
+        let replaces = self.fresh_index.get(&h).copied();
+        if let Some(j) = replaces
+            && parse_line(&self.fresh_text[self.fresh[j].start..self.fresh[j].end])
+                .is_some_and(|(_, _, q)| q == p)
+        {
+            self.fresh[j].live = false;
+        } else if replaces.is_some() {
+            // Another path took this hash: this one is not indexed.
+            self.push_fresh(p, stat, fingerprint);
+            return;
+        }
+        self.fresh_index.insert(h, self.fresh.len());
+        self.push_fresh(p, stat, fingerprint);
+    }
+
+    fn push_fresh(&mut self, p: &str, st: FileStat, fingerprint: &str) {
+        let start = self.fresh_text.len();
+        let _ = write!(
+            self.fresh_text,
+            "{}\t{}\t{}\t{}\t{fingerprint}\t{p}",
+            st.size, st.mtime_ns, st.ctime_ns, st.ino
         );
+        let end = self.fresh_text.len();
+        self.fresh_text.push('\n');
+        self.fresh.push(Fresh {
+            start,
+            end,
+            live: true,
+        });
+    }
+
+    /// Makes room for `lines` fresh records of about `bytes` in all, so a first run's records do not regrow.
+    pub fn reserve(&mut self, lines: usize, bytes: usize) {
+        self.fresh.reserve(lines);
+        self.fresh_index.reserve(lines);
+        self.fresh_text.reserve(bytes);
     }
 
     /// Marks a folder as fully walked: old entries under it that were not recorded this run are dropped on save.
@@ -332,34 +372,32 @@ impl StatCache {
     fn try_save(&self, path: &Path) -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let mut out = String::with_capacity(self.text.len() + 128 * self.fresh.len() + 32);
-        out.push_str(HEADER);
-        out.push('\n');
-        for (k, (l, m)) in self.lines.iter().zip(&self.marks).enumerate() {
-            let keep = match m {
-                Mark::Kept => true,
-                Mark::Dropped => false,
-                Mark::Untouched => u32::try_from(k).is_ok_and(|k| !self.under_walked(k)),
-            };
-            if keep && let Some(line) = self.text.get(l.start as usize..l.end as usize) {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-        for (p, e) in &self.fresh {
-            let Some(s) = p.to_str() else { continue };
-            if s.contains(['\n', '\r']) {
-                continue;
-            }
-            let st = &e.stat;
-            let _ = writeln!(
-                out,
-                "{}\t{}\t{}\t{}\t{}\t{s}",
-                st.size, st.mtime_ns, st.ctime_ns, st.ino, e.fingerprint
-            );
-        }
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        tmp.write_all(out.as_bytes())?;
+        {
+            // Straight to the file (the fresh lines in one write): no second copy of a 13 MB cache in memory.
+            let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut tmp);
+            w.write_all(HEADER.as_bytes())?;
+            w.write_all(b"\n")?;
+            for (k, (l, m)) in self.lines.iter().zip(&self.marks).enumerate() {
+                let keep = match m {
+                    Mark::Kept => true,
+                    Mark::Dropped => false,
+                    Mark::Untouched => u32::try_from(k).is_ok_and(|k| !self.under_walked(k)),
+                };
+                if keep && let Some(line) = self.text.get(l.start as usize..l.end as usize) {
+                    w.write_all(line.as_bytes())?;
+                    w.write_all(b"\n")?;
+                }
+            }
+            if self.fresh.iter().all(|f| f.live) {
+                w.write_all(self.fresh_text.as_bytes())?;
+            } else {
+                for f in self.fresh.iter().filter(|f| f.live) {
+                    w.write_all(&self.fresh_text.as_bytes()[f.start..=f.end])?;
+                }
+            }
+            w.flush()?;
+        }
         tmp.as_file().sync_all()?;
         tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
@@ -600,12 +638,14 @@ mod tests {
         assert_eq!(c.find(Path::new("/r/b\t2")).map(|f| f.2), Some("b3:bb"));
         assert_eq!(c.find(Path::new("/r/a")).map(|f| f.2), Some("b3:new"));
         assert!(c.find(Path::new("/r/c")).is_none());
-        // a fresh fingerprint replaces the loaded line on save
+        // a fresh fingerprint replaces the loaded line on save; recorded twice, the last one is written
+        c.record(Path::new("/r/a"), st(1), "b3:newest");
         c.record(Path::new("/r/a"), st(1), "b3:newer");
         c.save();
         let c = StatCache::load(&p);
         let a = c.lookup(Path::new("/r/a"), &st(1)).unwrap();
         assert_eq!(c.fingerprint(a), "b3:newer");
         assert_eq!(c.lines.len(), 2);
+        assert!(!std::fs::read_to_string(&p).unwrap().contains("newest"));
     }
 }
