@@ -232,6 +232,13 @@ impl Walker<'_> {
     fn list(&self, dir: &Path, children: &mut Vec<Task>) -> Vec<Item> {
         let rd = match fs::read_dir(dir) {
             Ok(rd) => rd,
+            // Deleted since its parent was listed (a build still writing): skipped, as a vanished file is.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return vec![Item::Warn(format!(
+                    "{}: vanished while reading, skipped",
+                    dir.display()
+                ))];
+            }
             Err(e) => return vec![Item::Fail(Error::io(dir, e))],
         };
         let mut entries = Vec::new();
