@@ -72,10 +72,12 @@ impl FileStat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hit(u32);
 
-/// Where a loaded entry's line lies in the loaded text (line ending excluded).
+/// Where a loaded entry's line and its fingerprint and path fields lie in the loaded text (line ending excluded).
 #[derive(Debug, Clone, Copy)]
 struct Line {
     start: u32,
+    fingerprint: u32,
+    path: u32,
     end: u32,
 }
 
@@ -107,6 +109,8 @@ pub struct StatCache {
     /// The loaded file, kept whole: entries are positions in it, parsed again when looked up.
     text: String,
     lines: Vec<Line>,
+    /// Each loaded line's stat, parsed once (a lookup compares, never re-parses).
+    stats: Vec<FileStat>,
     marks: Vec<Mark>,
     /// A hash of the path's bytes (FxHash) → line. A path whose hash another path already took (crafted or not)
     /// goes to `collided`, keyed by the path itself.
@@ -164,6 +168,7 @@ impl StatCache {
         // Sized once: growing a 100,000-entry table rehashes (and touches fresh memory) several times.
         let n = text.bytes().filter(|&b| b == b'\n').count();
         c.lines.reserve_exact(n);
+        c.stats.reserve_exact(n);
         c.marks.reserve_exact(n);
         c.index.reserve(n);
         let mut pos = 0;
@@ -180,7 +185,7 @@ impl StatCache {
                 }
                 continue;
             }
-            let Some((stat, _, p)) = parse_line(line) else {
+            let Some((stat, fp, p)) = parse_line(line) else {
                 log::debug!(
                     "{}:{}: stat cache ignored: damaged line",
                     path.display(),
@@ -192,12 +197,18 @@ impl StatCache {
                 };
             };
             c.any_racy |= written.is_none_or(|w| stat.mtime_ns >= w);
-            // Offsets and line numbers fit in u32: the whole text does (checked above).
-            let (k, end) = (c.lines.len() as u32, (start + line.len()) as u32);
+            // Offsets and line numbers fit in u32: the whole text does (checked above). The path is the line's
+            // tail, the fingerprint the field before it.
+            let end = start + line.len();
+            let path_at = end - p.len();
+            let k = c.lines.len() as u32;
             c.lines.push(Line {
                 start: start as u32,
-                end,
+                fingerprint: (path_at - 1 - fp.len()) as u32,
+                path: path_at as u32,
+                end: end as u32,
             });
+            c.stats.push(stat);
             c.marks.push(Mark::Untouched);
             c.insert_index(p, k, &text);
         }
@@ -220,7 +231,12 @@ impl StatCache {
             }
             E::Occupied(mut o) => {
                 let j = *o.get();
-                if line_path(text, self.lines[j as usize]) == p {
+                if field(
+                    text,
+                    self.lines[j as usize].path,
+                    self.lines[j as usize].end,
+                ) == p
+                {
                     self.marks[j as usize] = Mark::Dropped;
                     o.insert(k);
                 } else if let Some(j) = self.collided.insert(OsString::from(p), k) {
@@ -230,26 +246,24 @@ impl StatCache {
         }
     }
 
-    /// The loaded line for `abs`, parsed: (line number, stat, fingerprint).
+    /// The loaded line for `abs`: (line number, stat, fingerprint).
     fn find(&self, abs: &Path) -> Option<(u32, FileStat, &str)> {
         if self.lines.is_empty() {
             return None;
         }
         let key = abs.as_os_str().as_encoded_bytes();
-        let k = *self.index.get(&FxBuildHasher.hash_one(key))?;
-        let (stat, fp, p) = self.parse(k)?;
-        if p.as_bytes() == key {
-            return Some((k, stat, fp));
+        let mut k = *self.index.get(&FxBuildHasher.hash_one(key))?;
+        if self.path_of(k).as_bytes() != key {
+            k = *self.collided.get(abs.as_os_str())?;
         }
-        let k = *self.collided.get(abs.as_os_str())?;
-        let (stat, fp, _) = self.parse(k)?;
-        Some((k, stat, fp))
+        Some((k, *self.stats.get(k as usize)?, self.fingerprint(Hit(k))))
     }
 
-    /// Loaded line `k`, parsed (it was checked when loaded).
-    fn parse(&self, k: u32) -> Option<(FileStat, &str, &str)> {
-        let l = self.lines.get(k as usize)?;
-        parse_line(self.text.get(l.start as usize..l.end as usize)?)
+    /// The path of loaded line `k`.
+    fn path_of(&self, k: u32) -> &str {
+        self.lines
+            .get(k as usize)
+            .map_or("", |l| field(&self.text, l.path, l.end))
     }
 
     /// The cached entry for `abs` when its stat is unchanged and the entry is not racily clean.
@@ -263,7 +277,9 @@ impl StatCache {
     /// The fingerprint of a hit.
     #[must_use]
     pub fn fingerprint(&self, hit: Hit) -> &str {
-        self.parse(hit.0).map_or("", |(_, fp, _)| fp)
+        self.lines
+            .get(hit.0 as usize)
+            .map_or("", |l| field(&self.text, l.fingerprint, l.path - 1))
     }
 
     /// Keeps a hit's entry for the next run (as [`StatCache::record`] would, without copying it) and returns its
@@ -338,9 +354,7 @@ impl StatCache {
     }
 
     fn under_walked(&self, k: u32) -> bool {
-        let Some((_, _, p)) = self.parse(k) else {
-            return true;
-        };
+        let p = self.path_of(k);
         self.walked.iter().any(|r| Path::new(p).starts_with(r))
     }
 
@@ -404,19 +418,25 @@ impl StatCache {
     }
 }
 
-/// The path of a loaded line.
-fn line_path(text: &str, l: Line) -> &str {
-    text.get(l.start as usize..l.end as usize)
-        .and_then(parse_line)
-        .map_or("", |(_, _, p)| p)
+/// `text[from..to]`, or empty if that is not a field of it.
+fn field(text: &str, from: u32, to: u32) -> &str {
+    text.get(from as usize..to as usize).unwrap_or_default()
+}
+
+/// A time in ns: nearly always fits an `i64`, which parses faster than an `i128`.
+fn parse_ns(s: &str) -> Option<i128> {
+    s.parse::<i64>()
+        .map(i128::from)
+        .or_else(|_| s.parse::<i128>())
+        .ok()
 }
 
 /// One line: size, mtime, ctime, inode, fingerprint and path, tab-separated (the path may hold tabs).
 fn parse_line(line: &str) -> Option<(FileStat, &str, &str)> {
     let mut f = line.splitn(6, '\t');
     let size = f.next()?.parse().ok()?;
-    let mtime_ns = f.next()?.parse().ok()?;
-    let ctime_ns = f.next()?.parse().ok()?;
+    let mtime_ns = parse_ns(f.next()?)?;
+    let ctime_ns = parse_ns(f.next()?)?;
     let ino = f.next()?.parse().ok()?;
     let fingerprint = f.next()?;
     let path = f.next()?;
