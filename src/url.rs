@@ -78,9 +78,45 @@ impl Domains {
     /// Admits one raw URL: trimmed, parsed (WHATWG: spaces, quotes and non-ASCII get percent-encoded), http(s)
     /// only, no credentials, fragment dropped, at most `max_url_len` bytes once serialised, origin allowed.
     ///
+    /// A URL already in the form the parser would give back (an allowed origin, then a path and query of bytes
+    /// the parser leaves alone, no dot segment) is returned as it is, without parsing: a sitemap's URLs mostly
+    /// are, and parsing them was a tenth of a million-URL run.
+    ///
     /// # Errors
     /// [`Reject::Invalid`] with a reason, or [`Reject::Foreign`].
     pub fn admit(&self, raw: &str) -> std::result::Result<String, Reject> {
+        match self.admit_normal(raw) {
+            Some(url) => Ok(url.to_owned()),
+            None => self.admit_parsed(raw),
+        }
+    }
+
+    /// The fast path of [`Domains::admit`]: the trimmed input when the parser would return it unchanged and admit
+    /// it; `None` when that takes the parser to tell (which may still admit it).
+    fn admit_normal<'a>(&self, raw: &'a str) -> Option<&'a str> {
+        let raw = raw.trim();
+        if raw.len() > self.max_url_len {
+            return None;
+        }
+        let after_scheme = if raw.starts_with("https://") {
+            8
+        } else if raw.starts_with("http://") {
+            7
+        } else {
+            return None;
+        };
+        // The origin ends at the first `/`: a configured origin (its ASCII serialisation: lower case, punycode,
+        // no default port) holds no `/`, `?`, `#`, `\` or `@`, so an exact match leaves no userinfo, port or host
+        // for the parser to read differently.
+        let path_start = after_scheme + raw.get(after_scheme..)?.find('/')?;
+        if !self.origins.contains(raw.get(..path_start)?) {
+            return None;
+        }
+        is_normal_path_and_query(raw.get(path_start..)?.as_bytes()).then_some(raw)
+    }
+
+    /// [`Domains::admit`] through the `url` parser.
+    fn admit_parsed(&self, raw: &str) -> std::result::Result<String, Reject> {
         let mut url = parse_absolute(raw)?;
         url.set_fragment(None);
         let len = url.as_str().len();
@@ -96,6 +132,49 @@ impl Domains {
             return Err(Reject::Foreign);
         }
         Ok(url.into())
+    }
+}
+
+/// Whether a special-scheme URL's path (from its first `/`) and query come out of the WHATWG parser unchanged:
+/// printable ASCII only; nothing of the path percent-encode set (`"`, `<`, `>`, `` ` ``, `{`, `}`, `#`, space)
+/// before the `?`, nothing of the special-query set (`"`, `<`, `>`, `'`, `#`, space) after it; no `\` (read as
+/// `/`), no fragment, and no `.`/`..` segment in any spelling (`%2e`, any case), which the parser would remove.
+/// (`url` crate 2.5 `parser.rs`: `PATH`, `SPECIAL_QUERY`, `parse_path`.)
+fn is_normal_path_and_query(rest: &[u8]) -> bool {
+    let mut in_query = false;
+    let mut segment_start = 0;
+    for (i, &b) in rest.iter().enumerate() {
+        if !(0x21..=0x7e).contains(&b) || matches!(b, b'\\' | b'#' | b'"' | b'<' | b'>') {
+            return false;
+        }
+        if in_query {
+            if b == b'\'' {
+                return false;
+            }
+            continue;
+        }
+        match b {
+            b'`' | b'{' | b'}' => return false,
+            b'/' | b'?' => {
+                if is_dot_segment(&rest[segment_start..i]) {
+                    return false;
+                }
+                segment_start = i + 1;
+                in_query = b == b'?';
+            }
+            _ => {}
+        }
+    }
+    in_query || !is_dot_segment(&rest[segment_start..])
+}
+
+/// `.` or `..`, with either dot spelt `%2e` or `%2E` (WHATWG single- and double-dot path segments).
+fn is_dot_segment(seg: &[u8]) -> bool {
+    let dot = |s: &[u8]| s == b"." || s.eq_ignore_ascii_case(b"%2e");
+    match seg.len() {
+        1 | 3 => dot(seg),
+        2 | 4 | 6 => (1..seg.len()).any(|k| dot(&seg[..k]) && dot(&seg[k..])),
+        _ => false,
     }
 }
 
@@ -245,6 +324,52 @@ impl FileMapper {
         {
             return Err(MapSkip::Excluded);
         }
+        if let Some(url) = self.url_plain(&segments, &joined) {
+            return Ok(url);
+        }
+        self.url_parsed(&segments)
+    }
+
+    /// The URL of a file's segments when the `url` crate would add each of them unchanged (printable ASCII, none
+    /// of its special path-segment set: `"`, `<`, `>`, `` ` ``, `{`, `}`, `#`, `?`, `/`, `%`, `\`, space): the
+    /// base URL and the joined path, no clone of the base to push onto. `None` leaves it to [`Self::url_parsed`].
+    fn url_plain(&self, segments: &[&str], joined: &str) -> Option<String> {
+        let plain = |s: &str| {
+            s != "."
+                && s != ".."
+                && s.bytes().all(|b| {
+                    (0x21..=0x7e).contains(&b)
+                        && !matches!(
+                            b,
+                            b'"' | b'<'
+                                | b'>'
+                                | b'`'
+                                | b'{'
+                                | b'}'
+                                | b'#'
+                                | b'?'
+                                | b'/'
+                                | b'%'
+                                | b'\\'
+                        )
+                })
+        };
+        if !segments.iter().all(|s| plain(s)) {
+            return None;
+        }
+        let path = match segments.last() {
+            Some(&"index.html") if self.pretty_urls => joined.strip_suffix("index.html")?,
+            _ => joined,
+        };
+        let base = self.base.as_str();
+        let mut url = String::with_capacity(base.len() + path.len());
+        url.push_str(base);
+        url.push_str(path);
+        Some(url)
+    }
+
+    /// The URL of a file's segments, each pushed onto the base URL by the `url` crate (which percent-encodes it).
+    fn url_parsed(&self, segments: &[&str]) -> std::result::Result<String, MapSkip> {
         let mut url = self.base.clone();
         {
             let Ok(mut path) = url.path_segments_mut() else {
@@ -527,5 +652,174 @@ mod tests {
             panic!("non-utf-8 mapped")
         };
         assert!(why.contains("caf\u{fffd}.html"), "{why}");
+    }
+
+    /// Near-normal URLs: an origin (allowed, or off by a case, port, userinfo or suffix), then pieces that are
+    /// mostly harmless and sometimes exactly what the parser rewrites.
+    fn near_normal_url() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let origin = prop::sample::select(vec![
+            "https://www.example.com",
+            "http://static.example.com:8080",
+            "https://xn--bcher-kva.de",
+            "https://bücher.de",
+            "HTTPS://www.example.com",
+            "https://WWW.example.com",
+            "https://www.example.com:443",
+            "https://www.example.com:8443",
+            "http://www.example.com",
+            "https://user@www.example.com",
+            "https://www.example.com.evil.net",
+            "https://www.example.com.",
+            "http://[::1]:8080",
+            "http://[0:0::1]:8080",
+            "  https://www.example.com",
+            "https:/www.example.com",
+            "https://",
+            "",
+        ]);
+        let piece = prop::sample::select(vec![
+            "/",
+            "/",
+            "/",
+            "a",
+            "b",
+            "index.html",
+            "x-y_z~",
+            ".",
+            "..",
+            "%2e",
+            "%2E",
+            ".%2e",
+            "%2e.",
+            "%2E%2e",
+            "%2",
+            "%zz",
+            "%20",
+            "%C3%A9",
+            "?",
+            "?",
+            "=",
+            "&",
+            "#",
+            "\\",
+            " ",
+            "\t",
+            "\n",
+            "\"",
+            "<",
+            ">",
+            "`",
+            "{",
+            "}",
+            "'",
+            "|",
+            "^",
+            "[",
+            "]",
+            ":",
+            "@",
+            ";",
+            "!",
+            "$",
+            "*",
+            "+",
+            ",",
+            "é",
+            "\u{0}",
+            "\u{7f}",
+            "\u{3000}",
+        ]);
+        (origin, prop::collection::vec(piece, 0..12), prop::bool::ANY).prop_map(
+            |(o, pieces, pad)| {
+                let mut u = o.to_string();
+                u.extend(pieces);
+                if pad {
+                    u.push(' ');
+                }
+                u
+            },
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// Whenever the fast path answers, the parser gives the same answer.
+        #[test]
+        fn admit_fast_path_agrees_with_the_parser(raw in near_normal_url(), any in "\\PC{0,40}") {
+            let d = Domains::new(
+                &[
+                    "https://www.example.com".into(),
+                    "http://static.example.com:8080/".into(),
+                    "https://bücher.de".into(),
+                    "http://[::1]:8080".into(),
+                ],
+                60,
+            )
+            .unwrap();
+            for raw in [raw.clone(), format!("https://www.example.com/{any}")] {
+                if let Some(fast) = d.admit_normal(&raw) {
+                    proptest::prop_assert_eq!(Ok(fast.to_string()), d.admit_parsed(&raw), "{:?}", raw);
+                }
+                proptest::prop_assert_eq!(d.admit(&raw), d.admit_parsed(&raw), "{:?}", raw);
+            }
+        }
+
+        /// Whenever a file's URL is built without the parser, the parser builds the same.
+        #[test]
+        fn mapper_fast_path_agrees_with_the_parser(
+            segs in proptest::collection::vec("[a-z.%#?\\\\ \"<>`{}|^~!$&'()*+,;=:@\\[\\]é\u{7f}-]{1,6}|index\\.html", 1..5),
+            pretty in proptest::bool::ANY,
+            sub in proptest::bool::ANY,
+        ) {
+            let m = FileMapper::new(&Mapping {
+                pretty_urls: pretty,
+                base_url: if sub { "https://www.example.com/sub/".into() } else { "https://www.example.com".into() },
+                ..mapping()
+            })
+            .unwrap();
+            let segs: Vec<&str> = segs.iter().map(String::as_str).filter(|s| *s != "." && *s != "..").collect();
+            proptest::prop_assume!(!segs.is_empty());
+            let joined = segs.join("/");
+            if let Some(fast) = m.url_plain(&segs, &joined) {
+                proptest::prop_assert_eq!(Ok(fast), m.url_parsed(&segs), "{:?}", segs);
+            }
+        }
+    }
+
+    #[test]
+    fn fast_paths_answer_for_normal_input() {
+        let d = domains();
+        for raw in [
+            "https://www.example.com/",
+            "https://www.example.com/a/b.html?x=1&y=%20z",
+            " http://static.example.com:8080/x.css ",
+            "https://www.example.com/.well-known/x?a=..",
+            "https://www.example.com/a..b/...",
+        ] {
+            assert_eq!(d.admit_normal(raw), Some(raw.trim()), "{raw}");
+        }
+        for raw in [
+            "https://www.example.com",
+            "https://www.example.com/a/./b",
+            "https://www.example.com/a/%2E%2e/b",
+            "https://www.example.com/a/..?q",
+            "https://www.example.com/a b",
+            "https://www.example.com/a#f",
+            "https://www.example.com/a\\b",
+            "https://www.example.com/{a}",
+            "https://www.example.com/?it's",
+            "https://www.example.com:443/",
+            "https://www.example.com.evil.net/",
+        ] {
+            assert_eq!(d.admit_normal(raw), None, "{raw}");
+        }
+        let m = FileMapper::new(&mapping()).unwrap();
+        assert_eq!(
+            m.url_plain(&["blog", "index.html"], "blog/index.html")
+                .as_deref(),
+            Some("https://www.example.com/blog/")
+        );
+        assert_eq!(m.url_plain(&["a b.html"], "a b.html"), None);
     }
 }

@@ -1,19 +1,20 @@
 //! Build-folder reader: every file under a mapping root → an [`Asset`] with a content fingerprint.
 //!
-//! Takes a [`Mapping`] and the stat cache; returns assets in walk order (sorted by file name), with
-//! `b3:<first 32 hex of BLAKE3>` fingerprints and sizes, plus skip counts and warnings. Files are hashed in
-//! parallel on every core, unchanged ones not at all (stat cache). It must never follow a symlink out of the root
-//! (counted `outside_root`), loop on a symlink cycle (skipped with a warning), or read a hidden or excluded file.
+//! Takes a [`Mapping`] and the stat cache; returns assets in walk order (depth first, each folder's entries sorted
+//! by file name), with `b3:<first 32 hex of BLAKE3>` fingerprints and sizes, plus skip counts and warnings.
+//! Folders are read on every core (each worker lists a folder, stats its files relative to it, hashes the ones
+//! the stat cache can't vouch for); the results are then put back in walk order. It must never follow a symlink
+//! out of the root (counted `outside_root`), loop on a symlink cycle (skipped with a warning), or read a hidden
+//! or excluded file.
 
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use walkdir::WalkDir;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use crate::config::Mapping;
-use crate::sources::statcache::{FileStat, StatCache};
+use crate::sources::statcache::{FileStat, Hit, StatCache};
 use crate::sources::{Asset, Skipped};
 use crate::url::{FileMapper, MapSkip};
 use crate::{Error, Result};
@@ -53,6 +54,70 @@ pub(crate) fn count_skip(skip: MapSkip, path: &Path, out: &mut FileOutput) {
     }
 }
 
+/// Where a file's fingerprint comes from.
+#[derive(Debug)]
+enum Print {
+    /// The stat cache vouched for it.
+    Cached(Hit),
+    /// Read and hashed by the walker (an error when it could not be read).
+    Hashed(io::Result<String>),
+}
+
+/// One entry of a folder, in walk order. A worker produces a folder's items; the ordered pass turns them into
+/// assets, counts and warnings, as a sequential walk would have met them.
+#[derive(Debug)]
+enum Item {
+    /// A file that maps to a URL.
+    File {
+        abs: PathBuf,
+        url: String,
+        stat: FileStat,
+        print: Print,
+    },
+    /// A sub-folder, walked as folder number `.0`.
+    Dir(usize),
+    /// A file dropped by the mapper.
+    Skip(MapSkip, PathBuf),
+    /// A hidden folder, never walked: counted once, not per file.
+    Pruned,
+    /// A symlink whose target is outside the root.
+    OutsideRoot,
+    /// A file deleted between the listing and its stat.
+    Vanished(PathBuf),
+    Warn(String),
+    /// A fatal error: the walk's result.
+    Fail(Error),
+}
+
+/// A folder to list: its number (its items' slot) and its path as walked (root-joined, symlinks not resolved).
+struct Task {
+    id: usize,
+    path: PathBuf,
+}
+
+/// The work queue the walkers share: folders not yet listed, and how many are being listed.
+struct Queue {
+    tasks: Vec<Task>,
+    busy: usize,
+}
+
+/// What every walker reads.
+struct Walker<'a> {
+    root: &'a Path,
+    root_canon: &'a Path,
+    mapper: &'a FileMapper,
+    cache: &'a StatCache,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    next_id: AtomicUsize,
+    files: AtomicUsize,
+    /// Files hashed, and about how long their stat-cache lines will be.
+    hashed: AtomicUsize,
+    hashed_bytes: AtomicUsize,
+    /// Set on the first fatal error: the walkers stop taking folders.
+    abort: AtomicBool,
+}
+
 /// Reads every file under `mapping.root`.
 ///
 /// # Errors
@@ -61,162 +126,362 @@ pub(crate) fn count_skip(skip: MapSkip, path: &Path, out: &mut FileOutput) {
 pub fn read(mapping: &Mapping, cache: &mut StatCache) -> Result<FileOutput> {
     let mapper = FileMapper::new(mapping)?;
     let root = &mapping.root;
-    let root_canon = std::fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
+    let root_canon = fs::canonicalize(root).map_err(|e| Error::io(root, e))?;
     let mut out = FileOutput::default();
-    let mut jobs = Vec::new();
-    let mut prints: Vec<Option<String>> = Vec::new();
-    // Files the stat cache can't vouch for are hashed while the walk goes on (the walk is stat-bound, the
-    // hashing read-bound): one queue, a worker per core.
+    // A root that is a file (or a link to one) has nothing under it, as walkdir would yield only the root.
+    if !fs::metadata(root).map_err(|e| Error::io(root, e))?.is_dir() {
+        cache.walked(root);
+        return Ok(out);
+    }
+    let w = Walker {
+        root,
+        root_canon: &root_canon,
+        mapper: &mapper,
+        cache: &*cache,
+        queue: Mutex::new(Queue {
+            tasks: vec![Task {
+                id: 0,
+                path: root.clone(),
+            }],
+            busy: 0,
+        }),
+        wake: Condvar::new(),
+        next_id: AtomicUsize::new(1),
+        files: AtomicUsize::new(0),
+        hashed: AtomicUsize::new(0),
+        hashed_bytes: AtomicUsize::new(0),
+        abort: AtomicBool::new(false),
+    };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let (tx, rx) = std::sync::mpsc::channel::<(usize, PathBuf)>();
-    let rx = Mutex::new(rx);
-    let hashed: Mutex<Vec<(usize, io::Result<String>)>> = Mutex::new(Vec::new());
-    let walked = std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                let mut local = Vec::new();
-                loop {
-                    let msg = match rx.lock() {
-                        Ok(r) => r.recv(),
-                        Err(_) => break,
-                    };
-                    let Ok((i, path)) = msg else { break };
-                    local.push((i, hash_file(&path)));
-                }
-                if let Ok(mut h) = hashed.lock() {
-                    h.extend(local);
-                }
-            });
+    let mut done: Vec<(usize, Vec<Item>)> = std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(|| w.work())).collect();
+        let mut mine = w.work();
+        for h in helpers {
+            // A walker that panicked leaves its folders unlisted: the ordered pass reports them.
+            if let Ok(theirs) = h.join() {
+                mine.extend(theirs);
+            }
         }
-        walk(
-            root,
-            &root_canon,
-            &mapper,
-            &*cache,
-            tx,
-            &mut jobs,
-            &mut prints,
-            &mut out,
-        )
+        mine
     });
-    walked?;
+    let folders = w.next_id.load(Ordering::Relaxed);
+    let files = w.files.load(Ordering::Relaxed);
+    let (hashed, hashed_bytes) = (
+        w.hashed.load(Ordering::Relaxed),
+        w.hashed_bytes.load(Ordering::Relaxed),
+    );
+    let mut tree: Vec<Option<Vec<Item>>> = Vec::with_capacity(folders);
+    tree.resize_with(folders, || None);
+    for (id, items) in done.drain(..) {
+        if let Some(slot) = tree.get_mut(id) {
+            *slot = Some(items);
+        }
+    }
     cache.walked(root);
-    let mut hashed = hashed.into_inner().unwrap_or_default();
-    hashed.sort_by_key(|(i, _)| *i);
-    out.hashed += hashed.len();
-    resolve(hashed, &jobs, &mut prints, &mut out)?;
-    assemble(jobs, prints, cache, &mut out);
+    cache.reserve(hashed, hashed_bytes);
+    out.assets.reserve_exact(files);
+    in_order(tree, root, cache, &mut out)?;
     Ok(out)
 }
 
-/// Walks `root` into `jobs` (with `prints[i]` the cached fingerprint of `jobs[i]`, if any), sending every
-/// uncached file to the hashers; `tx` is dropped on return, which ends them.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the walk's state, borrowed from read()"
-)]
-fn walk(
+impl Walker<'_> {
+    /// Lists folders from the queue until none is left (or the walk failed); returns them, numbered.
+    fn work(&self) -> Vec<(usize, Vec<Item>)> {
+        let mut done = Vec::new();
+        loop {
+            let task = {
+                let Ok(mut q) = self.queue.lock() else {
+                    return done;
+                };
+                loop {
+                    if self.abort.load(Ordering::Relaxed) {
+                        self.wake.notify_all();
+                        return done;
+                    }
+                    if let Some(t) = q.tasks.pop() {
+                        q.busy += 1;
+                        break t;
+                    }
+                    if q.busy == 0 {
+                        self.wake.notify_all();
+                        return done;
+                    }
+                    q = match self.wake.wait(q) {
+                        Ok(q) => q,
+                        Err(_) => return done,
+                    };
+                }
+            };
+            let mut children = Vec::new();
+            let items = self.list(&task.path, &mut children);
+            if items.iter().any(|i| matches!(i, Item::Fail(_))) {
+                self.abort.store(true, Ordering::Relaxed);
+            }
+            done.push((task.id, items));
+            let Ok(mut q) = self.queue.lock() else {
+                return done;
+            };
+            q.busy -= 1;
+            // Reversed, so the stack hands out the first sub-folder first.
+            q.tasks.extend(children.into_iter().rev());
+            self.wake.notify_all();
+        }
+    }
+
+    /// Lists one folder: its entries sorted by name, each mapped, statted and (unless cached) hashed.
+    fn list(&self, dir: &Path, children: &mut Vec<Task>) -> Vec<Item> {
+        let rd = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            // Deleted since its parent was listed (a build still writing): skipped, as a vanished file is.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return vec![Item::Warn(format!(
+                    "{}: vanished while reading, skipped",
+                    dir.display()
+                ))];
+            }
+            Err(e) => return vec![Item::Fail(Error::io(dir, e))],
+        };
+        let mut entries = Vec::new();
+        for e in rd {
+            match e {
+                // The path is built once: it is the asset's `origin_path` and the stat cache's key. The name is
+                // its tail (sorting by `Path::file_name` parsed components on every comparison).
+                Ok(e) => {
+                    let abs = e.path();
+                    let name_at = abs.as_os_str().len() - abs.file_name().map_or(0, |n| n.len());
+                    entries.push((abs, name_at, e));
+                }
+                Err(e) => return vec![Item::Fail(Error::io(dir, e))],
+            }
+        }
+        // Byte order, as walkdir's `sort_by_file_name` (`OsStr` compares its bytes).
+        entries.sort_unstable_by(|a, b| name_of(a).cmp(name_of(b)));
+        let mut items = Vec::with_capacity(entries.len());
+        for (abs, _, entry) in entries {
+            let item = self.entry(dir, abs, &entry, children);
+            if let Some(item) = item {
+                items.push(item);
+            }
+        }
+        items
+    }
+
+    /// One entry of folder `dir`; `None` for what is silently passed over (sockets, devices, …).
+    fn entry(
+        &self,
+        dir: &Path,
+        abs: PathBuf,
+        entry: &fs::DirEntry,
+        children: &mut Vec<Task>,
+    ) -> Option<Item> {
+        let ft = match entry.file_type() {
+            Ok(t) => t,
+            Err(e) => return Some(Item::Fail(Error::io(&abs, e))),
+        };
+        let mut meta = None;
+        let (is_dir, is_file) = if ft.is_symlink() {
+            // Followed, as walkdir's `follow_links(true)`: its target's metadata, then a loop check for folders,
+            // then the root check.
+            let m = match fs::metadata(&abs) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(40) => {
+                    return Some(Item::Warn(format!(
+                        "{}: broken symlink, skipped",
+                        abs.display()
+                    )));
+                }
+                Err(e) => return Some(Item::Fail(Error::io(&abs, e))),
+            };
+            if m.is_dir() {
+                match self.is_loop(dir, &m) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        return Some(Item::Warn(format!(
+                            "{}: symlink loop, skipped",
+                            abs.display()
+                        )));
+                    }
+                    Err(e) => return Some(Item::Fail(Error::io(&abs, e))),
+                }
+            }
+            match fs::canonicalize(&abs) {
+                Ok(target) if target.starts_with(self.root_canon) => {}
+                Ok(_) => return Some(Item::OutsideRoot),
+                Err(e) => {
+                    return Some(Item::Warn(format!(
+                        "{}: unreadable symlink, skipped: {e}",
+                        abs.display()
+                    )));
+                }
+            }
+            let kind = (m.is_dir(), m.is_file());
+            meta = Some(m);
+            kind
+        } else {
+            (ft.is_dir(), ft.is_file())
+        };
+        if is_dir {
+            if abs.file_name().is_some_and(|n| self.mapper.prunes_dir(n)) {
+                return Some(Item::Pruned);
+            }
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            children.push(Task { id, path: abs });
+            return Some(Item::Dir(id));
+        }
+        if !is_file {
+            return None;
+        }
+        let Ok(rel) = abs.strip_prefix(self.root) else {
+            return None;
+        };
+        let url = match self.mapper.map(rel) {
+            Ok(u) => u,
+            Err(skip) => return Some(Item::Skip(skip, abs)),
+        };
+        // `DirEntry::metadata` stats the name relative to the open folder (`statx(dirfd, name)`), not the whole
+        // path again; it does not follow a symlink, which `meta` already did.
+        let meta = match meta.map_or_else(|| entry.metadata(), Ok) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(Item::Vanished(abs)),
+            Err(e) => return Some(Item::Fail(Error::io(&abs, e))),
+        };
+        let stat = FileStat::of(&meta);
+        self.files.fetch_add(1, Ordering::Relaxed);
+        let print = match self.cache.lookup(&abs, &stat) {
+            Some(hit) => Print::Cached(hit),
+            None => {
+                self.hashed.fetch_add(1, Ordering::Relaxed);
+                // size, times, inode, fingerprint, tabs: under 100 bytes besides the path
+                self.hashed_bytes
+                    .fetch_add(abs.as_os_str().len() + 100, Ordering::Relaxed);
+                Print::Hashed(hash_file(&abs))
+            }
+        };
+        Some(Item::File {
+            abs,
+            url,
+            stat,
+            print,
+        })
+    }
+
+    /// Whether a followed folder (metadata `m`) is `dir` or one of its ancestors up to the root: the folders on the
+    /// walk's path, compared by device and inode as walkdir does.
+    fn is_loop(&self, dir: &Path, m: &fs::Metadata) -> io::Result<bool> {
+        let id = file_id(m);
+        for a in dir.ancestors() {
+            if file_id(&fs::metadata(a)?) == id {
+                return Ok(true);
+            }
+            if a == self.root || a.as_os_str().is_empty() {
+                break;
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// A listed entry's file name: the tail of its path.
+fn name_of((abs, at, _): &(PathBuf, usize, fs::DirEntry)) -> &[u8] {
+    abs.as_os_str()
+        .as_encoded_bytes()
+        .get(*at..)
+        .unwrap_or_default()
+}
+
+#[cfg(unix)]
+fn file_id(m: &fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &fs::Metadata) -> (u64, u64) {
+    // No stable identity: no loop is detected (a cycle ends at the OS's path length limit, as an error).
+    (0, 0)
+}
+
+/// Walks the listed folders in order (depth first from folder 0), turning items into assets, counts, warnings
+/// and stat-cache records; the first fatal item in walk order is the result.
+fn in_order(
+    mut tree: Vec<Option<Vec<Item>>>,
     root: &Path,
-    root_canon: &Path,
-    mapper: &FileMapper,
-    cache: &StatCache,
-    tx: std::sync::mpsc::Sender<(usize, PathBuf)>,
-    jobs: &mut Vec<FileJob>,
-    prints: &mut Vec<Option<String>>,
+    cache: &mut StatCache,
     out: &mut FileOutput,
 ) -> Result<()> {
-    let mut it = WalkDir::new(root)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter();
-    while let Some(next) = it.next() {
-        let entry = match next {
-            Ok(e) => e,
-            Err(e) => {
-                let path = e.path().unwrap_or(root).to_path_buf();
-                if e.loop_ancestor().is_some() {
-                    out.warnings
-                        .push(format!("{}: symlink loop, skipped", path.display()));
-                    continue;
-                }
-                let io = e
-                    .into_io_error()
-                    .unwrap_or_else(|| io::Error::other("walk failed"));
-                if io.kind() == io::ErrorKind::NotFound || io.raw_os_error() == Some(40) {
-                    out.warnings
-                        .push(format!("{}: broken symlink, skipped", path.display()));
-                    continue;
-                }
-                return Err(Error::io(path, io));
-            }
-        };
-        if entry.depth() == 0 {
-            continue;
-        }
-        let path = entry.path();
-        let Ok(rel) = path.strip_prefix(root) else {
+    let first = tree.first_mut().and_then(Option::take).unwrap_or_default();
+    let mut stack = vec![first.into_iter()];
+    while let Some(top) = stack.last_mut() {
+        let Some(item) = top.next() else {
+            stack.pop();
             continue;
         };
-        if entry.path_is_symlink() {
-            match std::fs::canonicalize(path) {
-                Ok(target) if target.starts_with(root_canon) => {}
-                Ok(_) => {
-                    out.skipped.outside_root += 1;
-                    if entry.file_type().is_dir() {
-                        it.skip_current_dir();
+        match item {
+            Item::File {
+                abs,
+                url,
+                stat,
+                print,
+            } => {
+                let fp = match print {
+                    Print::Cached(hit) => cache.keep(hit).to_owned(),
+                    Print::Hashed(r) => {
+                        out.hashed += 1;
+                        match r {
+                            Ok(fp) => {
+                                cache.record(&abs, stat, &fp);
+                                fp
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                                vanished(&abs, out);
+                                continue;
+                            }
+                            Err(e) => return Err(Error::io(&abs, e)),
+                        }
                     }
-                    continue;
-                }
-                Err(e) => {
-                    out.warnings.push(format!(
-                        "{}: unreadable symlink, skipped: {e}",
-                        path.display()
-                    ));
-                    continue;
-                }
-            }
-        }
-        if entry.file_type().is_dir() {
-            if mapper.prunes_dir(entry.file_name()) {
-                // A hidden folder counts once, not per file: it is never walked.
-                out.skipped.excluded += 1;
-                it.skip_current_dir();
-            }
-            continue;
-        }
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        match mapper.map(rel) {
-            Ok(url) => {
-                let meta = entry.metadata().map_err(|e| {
-                    Error::io(
-                        path,
-                        e.into_io_error()
-                            .unwrap_or_else(|| io::Error::other("stat failed")),
-                    )
-                })?;
-                let stat = FileStat::of(&meta);
-                let mut cached = cache.lookup(path, &stat).map(str::to_owned);
-                if cached.is_none()
-                    && let Err(std::sync::mpsc::SendError((_, p))) =
-                        tx.send((jobs.len(), path.to_path_buf()))
-                {
-                    // No hasher left (they only stop once `tx` is gone): hash it here instead.
-                    cached = Some(hash_file(&p).map_err(|e| Error::io(&p, e))?);
-                    out.hashed += 1;
-                }
-                prints.push(cached);
-                jobs.push(FileJob {
-                    abs: path.to_path_buf(),
-                    url,
-                    stat,
+                };
+                out.assets.push(Asset {
+                    fingerprint: Some(fp),
+                    bytes: Some(stat.size),
+                    origin_path: Some(abs),
+                    ..Asset::new(url)
                 });
             }
-            Err(skip) => count_skip(skip, path, out),
+            Item::Dir(id) => match tree.get_mut(id).and_then(Option::take) {
+                Some(items) => stack.push(items.into_iter()),
+                // Not listed: the walk stopped at a fatal error elsewhere (or a walker died).
+                None => return Err(first_failure(tree, root)),
+            },
+            Item::Skip(skip, abs) => count_skip(skip, &abs, out),
+            Item::Pruned => out.skipped.excluded += 1,
+            Item::OutsideRoot => out.skipped.outside_root += 1,
+            Item::Vanished(abs) => vanished(&abs, out),
+            Item::Warn(w) => out.warnings.push(w),
+            Item::Fail(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// The fatal error that stopped the walk, when the ordered pass meets a folder that was never listed.
+fn first_failure(tree: Vec<Option<Vec<Item>>>, root: &Path) -> Error {
+    tree.into_iter()
+        .flatten()
+        .flatten()
+        .find_map(|i| match i {
+            Item::Fail(e) => Some(e),
+            _ => None,
+        })
+        .unwrap_or_else(|| Error::io(root, io::Error::other("walk stopped")))
+}
+
+/// A file deleted between the walk and the read (a build still writing): skipped, not fatal.
+fn vanished(abs: &Path, out: &mut FileOutput) {
+    out.skipped.missing_file += 1;
+    out.warnings.push(format!(
+        "{}: vanished while reading, skipped",
+        abs.display()
+    ));
 }
 
 /// Fingerprints jobs (cache first, then BLAKE3 on all cores) and appends them as assets, in job order.
@@ -225,52 +490,30 @@ pub(crate) fn fingerprint_into(
     cache: &mut StatCache,
     out: &mut FileOutput,
 ) -> Result<()> {
-    let mut prints: Vec<Option<String>> = jobs
-        .iter()
-        .map(|j| cache.lookup(&j.abs, &j.stat).map(str::to_owned))
-        .collect();
-    let todo: Vec<usize> = (0..jobs.len()).filter(|&i| prints[i].is_none()).collect();
+    let hits: Vec<Option<Hit>> = jobs.iter().map(|j| cache.lookup(&j.abs, &j.stat)).collect();
+    let todo: Vec<usize> = (0..jobs.len()).filter(|&i| hits[i].is_none()).collect();
     out.hashed += todo.len();
-    resolve(hash_parallel(&jobs, &todo), &jobs, &mut prints, out)?;
-    assemble(jobs, prints, cache, out);
-    Ok(())
-}
-
-/// Puts hash results (in job order) into `prints`; a file deleted since the walk is skipped with a warning.
-fn resolve(
-    hashed: Vec<(usize, io::Result<String>)>,
-    jobs: &[FileJob],
-    prints: &mut [Option<String>],
-    out: &mut FileOutput,
-) -> Result<()> {
-    for (i, r) in hashed {
-        match r {
-            Ok(fp) => prints[i] = Some(fp),
-            // Deleted between the walk and the read (a build still writing): skipped, not fatal.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                out.skipped.missing_file += 1;
-                out.warnings.push(format!(
-                    "{}: vanished while reading, skipped",
-                    jobs[i].abs.display()
-                ));
+    let mut hashed = hash_parallel(&jobs, &todo).into_iter().peekable();
+    out.assets.reserve(jobs.len());
+    for (i, (job, hit)) in jobs.into_iter().zip(hits).enumerate() {
+        let fp = if let Some(hit) = hit {
+            cache.keep(hit).to_owned()
+        } else {
+            let Some((_, r)) = hashed.next_if(|(k, _)| *k == i) else {
+                continue;
+            };
+            match r {
+                Ok(fp) => {
+                    cache.record(&job.abs, job.stat, &fp);
+                    fp
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    vanished(&job.abs, out);
+                    continue;
+                }
+                Err(e) => return Err(Error::io(&job.abs, e)),
             }
-            Err(e) => return Err(Error::io(&jobs[i].abs, e)),
-        }
-    }
-    Ok(())
-}
-
-/// Appends the fingerprinted jobs as assets (job order) and records them in the cache; a job without a
-/// fingerprint (vanished) is left out.
-fn assemble(
-    jobs: Vec<FileJob>,
-    prints: Vec<Option<String>>,
-    cache: &mut StatCache,
-    out: &mut FileOutput,
-) {
-    for (job, fp) in jobs.into_iter().zip(prints) {
-        let Some(fp) = fp else { continue };
-        cache.record(job.abs.clone(), job.stat, fp.clone());
+        };
         out.assets.push(Asset {
             fingerprint: Some(fp),
             bytes: Some(job.stat.size),
@@ -278,19 +521,21 @@ fn assemble(
             ..Asset::new(job.url)
         });
     }
+    Ok(())
 }
 
 /// `b3:` + the first 32 hex digits of the file's BLAKE3 hash (streamed, 64 KiB buffer).
 pub(crate) fn hash_file(path: &Path) -> io::Result<String> {
     let mut h = blake3::Hasher::new();
-    h.update_reader(std::fs::File::open(path)?)?;
+    h.update_reader(fs::File::open(path)?)?;
     Ok(format!(
         "b3:{}",
         hex::encode(&h.finalize().as_bytes()[..16])
     ))
 }
 
-/// Hashes `jobs[i]` for every `i` in `todo` on up to `available_parallelism` threads (a shared work index).
+/// Hashes `jobs[i]` for every `i` in `todo` on up to `available_parallelism` threads (a shared work index);
+/// results in `todo` order.
 fn hash_parallel(jobs: &[FileJob], todo: &[usize]) -> Vec<(usize, io::Result<String>)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
@@ -465,6 +710,59 @@ mod tests {
             out.warnings
         );
         assert_eq!(out.warnings.len(), 4, "{:?}", out.warnings);
+    }
+
+    /// The order and the set of files are those of walkdir's sorted, link-following walk (the reader used before
+    /// the parallel walk), on a tree wide enough for every worker to get folders.
+    #[cfg(unix)]
+    #[test]
+    fn walk_order_is_walkdirs() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("site");
+        for i in 0..40 {
+            let d = root.join(format!("s{}/d{}", i % 7, i));
+            std::fs::create_dir_all(&d).unwrap();
+            for name in ["index.html", "a.css", "a-b.js", "z z.html", "_.png"] {
+                std::fs::write(d.join(name), format!("{i}{name}")).unwrap();
+            }
+            std::fs::create_dir_all(d.join("a")).unwrap();
+            std::fs::write(d.join("a/x.html"), "x").unwrap();
+        }
+        std::fs::write(root.join("s0.html"), "top").unwrap();
+        // in-root links to a folder and a file are followed; a link to an ancestor below the root is a loop
+        symlink("../s1", root.join("s0/alias")).unwrap();
+        symlink("../d0/a.css", root.join("s0/d7/link.css")).unwrap();
+        symlink("..", root.join("s1/d1/up")).unwrap();
+        let out = read(&mapping(&root), &mut StatCache::in_memory()).unwrap();
+        let mapper = FileMapper::new(&mapping(&root)).unwrap();
+        let mut want = Vec::new();
+        let mut loops = 0;
+        for e in walkdir::WalkDir::new(&root)
+            .follow_links(true)
+            .sort_by_file_name()
+        {
+            let Ok(e) = e else {
+                loops += 1;
+                continue;
+            };
+            if e.file_type().is_file() {
+                want.push(mapper.map(e.path().strip_prefix(&root).unwrap()).unwrap());
+            }
+        }
+        assert_eq!(
+            urls(&out),
+            want.iter().map(String::as_str).collect::<Vec<_>>()
+        );
+        assert!(want.len() > 40 * 6, "{}", want.len());
+        assert_eq!(loops, 2, "up, and up again through alias");
+        let loop_warnings = out
+            .warnings
+            .iter()
+            .filter(|w| w.contains("symlink loop"))
+            .count();
+        assert_eq!(loop_warnings, loops, "{:?}", out.warnings);
+        assert_eq!(out.hashed, want.len());
     }
 
     #[cfg(unix)]
