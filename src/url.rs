@@ -91,6 +91,20 @@ impl Domains {
         }
     }
 
+    /// [`Domains::admit`] in place: an already normal URL (the usual case) is left as it is, not copied.
+    ///
+    /// # Errors
+    /// As [`Domains::admit`]; `url` is then unchanged.
+    pub fn admit_in_place(&self, url: &mut String) -> std::result::Result<(), Reject> {
+        match self.admit_normal(url) {
+            Some(normal) if normal.len() == url.len() => Ok(()),
+            _ => {
+                *url = self.admit(url)?;
+                Ok(())
+            }
+        }
+    }
+
     /// The fast path of [`Domains::admit`]: the trimmed input when the parser would return it unchanged and admit
     /// it; `None` when that takes the parser to tell (which may still admit it).
     fn admit_normal<'a>(&self, raw: &'a str) -> Option<&'a str> {
@@ -762,6 +776,9 @@ mod tests {
                     proptest::prop_assert_eq!(Ok(fast.to_string()), d.admit_parsed(&raw), "{:?}", raw);
                 }
                 proptest::prop_assert_eq!(d.admit(&raw), d.admit_parsed(&raw), "{:?}", raw);
+                let mut in_place = raw.clone();
+                let r = d.admit_in_place(&mut in_place);
+                proptest::prop_assert_eq!(r.map(|()| in_place), d.admit_parsed(&raw), "{:?}", raw);
             }
         }
 

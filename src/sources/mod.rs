@@ -267,11 +267,8 @@ fn admit_all(
     rules: &PriorityRules,
     entries: &mut [sitemap::Entry],
 ) -> Vec<Admitted> {
-    let one = |e: &mut sitemap::Entry| match domains.admit(&e.loc) {
-        Ok(u) => {
-            e.loc = u;
-            Admitted::Yes(rules.bonus(&e.loc))
-        }
+    let one = |e: &mut sitemap::Entry| match domains.admit_in_place(&mut e.loc) {
+        Ok(()) => Admitted::Yes(rules.bonus(&e.loc)),
         Err(crate::url::Reject::Foreign) => Admitted::Foreign,
         Err(crate::url::Reject::Invalid(_)) => Admitted::Invalid,
     };
@@ -416,9 +413,11 @@ impl Merger {
                 c.removed_urls.push(url);
             }
         }
+        self.collected.assets.reserve(out.assets.len());
+        self.index.reserve(out.assets.len());
         for mut a in out.assets {
-            match domains.admit(&a.url) {
-                Ok(u) => a.url = u,
+            match domains.admit_in_place(&mut a.url) {
+                Ok(()) => {}
                 Err(crate::url::Reject::Foreign) => {
                     self.collected.skipped.foreign_domain += 1;
                     continue;
