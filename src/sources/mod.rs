@@ -67,7 +67,12 @@ impl Lastmod {
     /// The fingerprint a sitemap entry with this `<lastmod>` has: `lastmod:<RFC 3339>`.
     #[must_use]
     pub fn fingerprint(self) -> String {
-        format!("lastmod:{self}")
+        let mut s = String::with_capacity(28);
+        s.push_str("lastmod:");
+        match time::OffsetDateTime::from_unix_timestamp(self.0) {
+            Ok(t) if sitemap::rfc3339_utc_into(t, &mut s) => s,
+            _ => format!("lastmod:{self}"),
+        }
     }
 }
 

@@ -307,7 +307,7 @@ fn read_doc(
     parallel: bool,
 ) -> Result<Sitemaps> {
     let name = loc.name();
-    let (mut src, pos, _gz) = open(ctx, loc)?;
+    let (mut src, pos, gz) = open(ctx, loc)?;
     let mut out = Sitemaps::default();
     let doc = if loc.is_robots() {
         parse_robots(&mut src, &name, &pos)?
@@ -317,7 +317,7 @@ fn read_doc(
         .first()
         == Some(&b'<')
     {
-        read_xml(src, &name, &pos, &mut out.warnings)?
+        read_xml(src, size_hint(loc, gz), &name, &pos, &mut out.warnings)?
     } else {
         parse_plain(&mut src, &name, &pos)?
     };
@@ -391,6 +391,21 @@ fn read_doc(
 /// through the full reader (the buffer stays bounded whatever the input).
 const FAST_PATH_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The size a local document will have once read: its length, or for gzip the size its trailer records
+/// (modulo 4 GiB, the last member's only: a hint, never trusted as a limit).
+fn size_hint(loc: &Loc, gz: bool) -> Option<u64> {
+    let Loc::Path(p) = loc else { return None };
+    let len = std::fs::metadata(p).ok()?.len();
+    if !gz {
+        return Some(len);
+    }
+    let mut f = File::open(p).ok()?;
+    io::Seek::seek(&mut f, io::SeekFrom::End(-4)).ok()?;
+    let mut isize = [0u8; 4];
+    f.read_exact(&mut isize).ok()?;
+    Some(u64::from(u32::from_le_bytes(isize)))
+}
+
 thread_local! {
     /// One document buffer per reading thread, reused from child to child of an index.
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -401,6 +416,7 @@ thread_local! {
 /// for the buffer streams through the full reader.
 fn read_xml(
     mut src: Source,
+    size_hint: Option<u64>,
     name: &str,
     pos: &Positioner,
     warnings: &mut Vec<String>,
@@ -408,6 +424,10 @@ fn read_xml(
     // Taken out of the thread's slot, so a nested index read on this thread gets its own.
     let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
     buf.clear();
+    // Sized once: growing a 10 MB buffer by doubling touches twice the memory, and fresh memory is what costs.
+    if let Some(n) = size_hint.and_then(|n| usize::try_from(n.min(FAST_PATH_MAX_BYTES)).ok()) {
+        buf.reserve(n + 1);
+    }
     let doc = (|| {
         let read = Read::take(&mut src, FAST_PATH_MAX_BYTES).read_to_end(&mut buf);
         if let Err(e) = read {
@@ -889,15 +909,29 @@ pub fn parse_lastmod(v: &str) -> Option<crate::sources::Lastmod> {
 /// (`9999-12-31T23:59:59-01:00`), which the general path would panic on.
 pub(crate) fn rfc3339_utc(t: time::OffsetDateTime) -> Option<String> {
     let t = t.checked_to_offset(UtcOffset::UTC)?;
+    let mut s = String::with_capacity(20);
+    if rfc3339_utc_into(t, &mut s) {
+        Some(s)
+    } else {
+        Some(crate::clock::rfc3339(t))
+    }
+}
+
+/// Appends the fixed-width form (`2024-05-06T07:08:09Z`) of a UTC instant of years 0000–9999 to `out`; false
+/// (nothing appended) for any other.
+pub(crate) fn rfc3339_utc_into(t: time::OffsetDateTime, out: &mut String) -> bool {
+    let Some(t) = t.checked_to_offset(UtcOffset::UTC) else {
+        return false;
+    };
     let year = match u32::try_from(t.year()) {
         Ok(y) if y <= 9999 => y,
-        _ => return Some(crate::clock::rfc3339(t)),
+        _ => return false,
     };
-    let mut out = [0u8; 20];
+    let mut buf = [0u8; 20];
     let mut put = |at: usize, mut v: u32, width: usize| {
         for i in (at..at + width).rev() {
             // `v % 10` is one digit: the cast cannot truncate.
-            out[i] = b'0' + (v % 10) as u8;
+            buf[i] = b'0' + (v % 10) as u8;
             v /= 10;
         }
     };
@@ -915,9 +949,10 @@ pub(crate) fn rfc3339_utc(t: time::OffsetDateTime) -> Option<String> {
         (16, b':'),
         (19, b'Z'),
     ] {
-        out[at] = sep;
+        buf[at] = sep;
     }
-    Some(out.iter().map(|&b| char::from(b)).collect())
+    out.extend(buf.iter().map(|&b| char::from(b)));
+    true
 }
 
 #[cfg(test)]
@@ -967,6 +1002,7 @@ mod tests {
                 crate::sources::Lastmod::of(time::OffsetDateTime::from_unix_timestamp(b).unwrap()).unwrap(),
             );
             proptest::prop_assert_eq!(crate::sources::Lastmod::parse(&la.to_string()), Some(la));
+            proptest::prop_assert_eq!(la.fingerprint(), format!("lastmod:{la}"));
             proptest::prop_assert_eq!(la.cmp(&lb), la.to_string().cmp(&lb.to_string()));
         }
 

@@ -33,7 +33,8 @@ enum Field {
 /// A namespace declaration in scope: `prefix` (empty for the default namespace) at element `level`.
 struct Binding<'a> {
     prefix: &'a [u8],
-    uri: &'a [u8],
+    /// The URI is a sitemap namespace (decided once, at the declaration).
+    sitemap: bool,
     level: usize,
 }
 
@@ -145,7 +146,7 @@ fn attributes<'a>(mut a: &'a [u8], level: usize, ns: &mut Vec<Binding<'a>>) -> O
             }
             ns.push(Binding {
                 prefix,
-                uri: value,
+                sitemap: is_sitemap_uri(value),
                 level,
             });
         } else if name.starts_with(b"xmlns") || name.starts_with(b"xml:") {
@@ -161,12 +162,12 @@ fn in_sitemap_ns(prefix: &[u8], ns: &[Binding<'_>]) -> Option<bool> {
     if prefix == b"xml" || prefix == b"xmlns" {
         return None;
     }
-    match ns
-        .iter()
-        .rev()
-        .find(|b| b.prefix.len() == prefix.len() && b.prefix == prefix)
-    {
-        Some(b) => Some(is_sitemap_uri(b.uri)),
+    let same = |b: &&Binding<'_>| {
+        b.prefix.len() == prefix.len()
+            && (prefix.is_empty() || (b.prefix[0] == prefix[0] && b.prefix == prefix))
+    };
+    match ns.iter().rev().find(same) {
+        Some(b) => Some(b.sitemap),
         None if prefix.is_empty() => Some(true),
         None => None,
     }
