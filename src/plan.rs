@@ -197,10 +197,13 @@ struct Key<'a> {
     hi: u128,
     /// lastmod (1 bit, 0 = given; 63 bits, newest first).
     lo: u64,
+    /// The 16 URL bytes after the prefix all URLs of the plan share, zero-padded, big-endian: URLs compare as
+    /// integers first and as text only when these are equal (text comparisons chase pointers into the heap).
+    url_window: u128,
     url: &'a str,
 }
 
-fn key(p: &PlannedUrl) -> Key<'_> {
+fn key(p: &PlannedUrl, shared: usize) -> Key<'_> {
     // Order-preserving maps of signed integers to unsigned ones, then reversed for "higher first".
     #[expect(clippy::cast_sign_loss, reason = "offset binary: the point")]
     let priority = u64::MAX - ((p.priority as u64) ^ (1 << 63));
@@ -219,9 +222,14 @@ fn key(p: &PlannedUrl) -> Key<'_> {
         let shifted = l.unix_seconds().clamp(-(1 << 62), (1 << 62) - 1) + (1 << 62);
         ((1u64 << 63) - 1) - shifted as u64
     });
+    let mut window = [0u8; 16];
+    let tail = p.url.as_bytes().get(shared..).unwrap_or_default();
+    let n = tail.len().min(16);
+    window[..n].copy_from_slice(&tail[..n]);
     Key {
         hi,
         lo,
+        url_window: u128::from_be_bytes(window),
         url: &p.url,
     }
 }
@@ -255,9 +263,19 @@ fn order(mut planned: Vec<PlannedUrl>, unique: bool) -> (Vec<PlannedUrl>, Vec<u3
     let mut origins: Vec<String> = Vec::new();
     let mut raw_origin: Vec<u32> = Vec::with_capacity(planned.len());
     {
+        // The prefix every URL shares (the site's origin, often more).
+        let shared = planned.first().map_or(0, |first| {
+            planned.iter().fold(first.url.len(), |n, p| {
+                first.url.as_bytes()[..n]
+                    .iter()
+                    .zip(p.url.as_bytes())
+                    .take_while(|(a, b)| a == b)
+                    .count()
+            })
+        });
         let mut idx: Vec<(Key<'_>, usize)> = Vec::with_capacity(planned.len());
         for (i, p) in planned.iter().enumerate() {
-            idx.push((key(p), i));
+            idx.push((key(p, shared), i));
             let origin = origin_of(p.url());
             let n = match origins.iter().rposition(|o| *o == origin) {
                 Some(n) => n,
@@ -668,7 +686,9 @@ mod tests {
                 .collect();
             for a in &input {
                 for b in &input {
-                    prop_assert_eq!(key(a).cmp(&key(b)), rank(a, b), "{:?} vs {:?}", a, b);
+                    prop_assert_eq!(key(a, 0).cmp(&key(b, 0)), rank(a, b), "{:?} vs {:?}", a, b);
+                    // With the shared prefix skipped, the URL window decides first.
+                    prop_assert_eq!(key(a, 18).cmp(&key(b, 18)), rank(a, b), "{:?} vs {:?}", a, b);
                 }
             }
         }
