@@ -203,6 +203,9 @@ struct Key<'a> {
     url: &'a str,
 }
 
+/// Plans at least twice this many URLs sort on two threads.
+const PARALLEL_SORT_FROM: usize = 32_768;
+
 fn key(p: &PlannedUrl, shared: usize) -> Key<'_> {
     // Order-preserving maps of signed integers to unsigned ones, then reversed for "higher first".
     #[expect(clippy::cast_sign_loss, reason = "offset binary: the point")]
@@ -286,14 +289,43 @@ fn order(mut planned: Vec<PlannedUrl>, unique: bool) -> (Vec<PlannedUrl>, Vec<u3
             };
             raw_origin.push(u32::try_from(n).unwrap_or(u32::MAX));
         }
-        idx.sort_unstable();
+        // Two halves sorted on two cores, then merged by walking both: only the ranks are needed, not a merged
+        // vector.
+        let total = idx.len();
+        let (left, right) = idx.split_at_mut(total / 2);
+        if left.len() >= PARALLEL_SORT_FROM {
+            let sorted_other = std::thread::scope(|s| {
+                let other = s.spawn(|| right.sort_unstable());
+                left.sort_unstable();
+                other.join().is_ok()
+            });
+            if !sorted_other {
+                right.sort_unstable();
+            }
+        } else {
+            left.sort_unstable();
+            right.sort_unstable();
+        }
         let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
         if !unique {
-            seen.reserve(idx.len());
+            seen.reserve(total);
         }
-        for (k, i) in idx {
+        let (mut l, mut r) = (left.iter().peekable(), right.iter().peekable());
+        loop {
+            let next = match (l.peek(), r.peek()) {
+                (Some(a), Some(b)) => {
+                    if a <= b {
+                        l.next()
+                    } else {
+                        r.next()
+                    }
+                }
+                (Some(_), None) => l.next(),
+                (None, _) => r.next(),
+            };
+            let Some((k, i)) = next else { break };
             if unique || seen.insert(k.url) {
-                dest[i] = kept;
+                dest[*i] = kept;
                 kept += 1;
             }
         }
