@@ -47,9 +47,12 @@ impl Lastmod {
     /// The instant, to the second; `None` when it has no UTC date (`9999-12-31T23:59:59-01:00`).
     #[must_use]
     pub fn of(t: time::OffsetDateTime) -> Option<Self> {
-        Some(Self(
-            t.checked_to_offset(time::UtcOffset::UTC)?.unix_timestamp(),
-        ))
+        // The instant's UTC date must exist (`time` covers years ±9999): checked by range, without the slow
+        // offset conversion.
+        const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+        let min = time::Date::MIN.midnight().assume_utc().unix_timestamp();
+        let secs = t.unix_timestamp();
+        (min..=MAX).contains(&secs).then_some(Self(secs))
     }
 
     /// Seconds since the Unix epoch.

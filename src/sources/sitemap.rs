@@ -920,8 +920,14 @@ pub(crate) fn rfc3339_utc(t: time::OffsetDateTime) -> Option<String> {
 /// Appends the fixed-width form (`2024-05-06T07:08:09Z`) of a UTC instant of years 0000–9999 to `out`; false
 /// (nothing appended) for any other.
 pub(crate) fn rfc3339_utc_into(t: time::OffsetDateTime, out: &mut String) -> bool {
-    let Some(t) = t.checked_to_offset(UtcOffset::UTC) else {
-        return false;
+    // (`checked_to_offset` is slow even from UTC to UTC.)
+    let t = if t.offset().is_utc() {
+        t
+    } else {
+        match t.checked_to_offset(UtcOffset::UTC) {
+            Some(t) => t,
+            None => return false,
+        }
     };
     let year = match u32::try_from(t.year()) {
         Ok(y) if y <= 9999 => y,
