@@ -453,7 +453,9 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
             task_ids,
         },
     )?;
+    let saving = Instant::now();
     store.finish(&mut state)?;
+    log::info!("state saved in {:.1?}", saving.elapsed());
 
     report.deferred = carried.iter().map(|u| u.url().to_string()).collect();
     let used_now = state.used_on(&day);
@@ -511,7 +513,9 @@ fn baseline(
     }
     state.forget(&collected.removed_urls);
     state.record_baseline(&collected.assets);
+    let saving = Instant::now();
     store.finish(state)?;
+    log::info!("state saved in {:.1?}", saving.elapsed());
     report.dry_run = false;
     match settings.format {
         Format::Json => {
