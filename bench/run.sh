@@ -186,6 +186,13 @@ if want d; then
   bench "$case" "prewarm urls, empty state" "1000000" "parses, plans and prints 1M URLs" -- "$P urls --sitemap b/index.xml --state $W/d/none.json"
   bench "$case" "prewarm --dry-run (parse+load+diff)" "0 changed" "" -- "$P --dry-run -q --sitemap b/index.xml --state $W/d/state.json"
   bench "$case" "prewarm baseline (parse+load+diff+save)" "$entries" "rewrites state.json" -- "$P baseline -q --sitemap b/index.xml --state $W/d/state.json"
+  # The state's own share, from the phase timings prewarm prints at -v (median of $RUNS runs each): loading the
+  # 1M-entry state and diffing against it (a dry run), saving it (baseline rewrites the snapshot).
+  python3 "$HERE/phases.py" "$RUNS" "$P" --dry-run -v --sitemap b/index.xml --state "$W/d/state.json" > d.dry.phases
+  python3 "$HERE/phases.py" "$RUNS" "$P" baseline -v --sitemap b/index.xml --state "$W/d/state.json" > d.base.phases
+  ph() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }
+  dl="$(ph d.dry.phases load)"; dd="$(ph d.dry.phases diff)"; ds="$(ph d.base.phases save)"; dc="$(ph d.dry.phases collect)"
+  echo "d: phases at 1M (medians of $RUNS, prewarm -v): parse+admit ${dc} ms; state load ${dl} ms + diff ${dd} ms + save ${ds} ms = $(python3 -c "print('%.0f' % (float('$dl') + float('$dd') + float('$ds')))") ms" >> "$NOTES"
 fi
 
 if want e; then
