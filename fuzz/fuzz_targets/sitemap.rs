@@ -61,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(s) =
         prewarm::sources::sitemap::read(&Location::Path(path), &limits, Duration::from_millis(50))
     {
-        for e in &s.entries {
+        for e in s.entries() {
             if let Some(p) = e.priority {
                 assert!((0.0..=1.0).contains(&p), "priority {p} out of range");
             }

@@ -54,10 +54,30 @@ pub struct Entry {
 /// What reading one configured sitemap produced.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sitemaps {
-    /// Entries, child order then document order.
-    pub entries: Vec<Entry>,
+    /// Entries, one vector per document (an index's children in child order), each in document order: a
+    /// million entries are not copied into one vector.
+    pub chunks: Vec<Vec<Entry>>,
     /// Warnings (invalid lastmod, more than 50,000 URLs, a cycle, …), each naming its document.
     pub warnings: Vec<String>,
+}
+
+impl Sitemaps {
+    /// Every entry, child order then document order.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.chunks.iter().flatten()
+    }
+
+    /// How many entries.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
+    }
+
+    /// No entries.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.chunks.iter().all(Vec::is_empty)
+    }
 }
 
 /// Reads a sitemap, sitemap index, plain-text sitemap or `robots.txt`, following children.
@@ -329,7 +349,7 @@ fn read_doc(
                     entries.len()
                 ));
             }
-            out.entries = entries;
+            out.chunks.push(entries);
         }
         Doc::Children(children) => {
             let mut seen = HashSet::new();
@@ -371,15 +391,9 @@ fn read_doc(
                 todo.push((child_loc, key));
             }
             let results = read_children(ctx, &todo, ancestors, depth, parallel);
-            out.entries.reserve(
-                results
-                    .iter()
-                    .map(|r| r.as_ref().map_or(0, |s| s.entries.len()))
-                    .sum(),
-            );
             for r in results {
                 let r = r?;
-                out.entries.extend(r.entries);
+                out.chunks.extend(r.chunks);
                 out.warnings.extend(r.warnings);
             }
         }
@@ -997,7 +1011,7 @@ mod tests {
     }
 
     fn locs(s: &Sitemaps) -> Vec<&str> {
-        s.entries.iter().map(|e| e.loc.as_str()).collect()
+        s.entries().map(|e| e.loc.as_str()).collect()
     }
 
     proptest::proptest! {
@@ -1111,13 +1125,13 @@ mod tests {
         );
         // The image: extension's loc is not a page.
         assert!(!l.iter().any(|u| u.ends_with(".png")), "{l:?}");
-        let home = &s.entries[0];
+        let home = s.entries().next().unwrap();
         assert_eq!(
             home.lastmod.map(|l| l.to_string()).as_deref(),
             Some("2024-05-06T07:08:09Z")
         );
         assert_eq!(home.priority, Some(1.0));
-        assert!(s.entries.iter().filter(|e| e.lastmod.is_some()).count() >= 3);
+        assert!(s.entries().filter(|e| e.lastmod.is_some()).count() >= 3);
         assert!(
             s.warnings.iter().any(|w| w.contains("invalid <lastmod>")),
             "{:?}",
@@ -1155,8 +1169,8 @@ mod tests {
                 "https://www.example.com/p"
             ]
         );
-        assert_eq!(s.entries[1].priority, Some(0.3));
-        assert_eq!(s.entries[2].priority, None);
+        assert_eq!(s.entries().nth(1).unwrap().priority, Some(0.3));
+        assert_eq!(s.entries().nth(2).unwrap().priority, None);
         assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
         assert!(
             s.warnings[0].contains(":12:67: invalid <priority> \"7\""),
@@ -1369,7 +1383,7 @@ mod tests {
         doc.push_str("</urlset>\n");
         std::fs::write(&p, doc).unwrap();
         let s = read_path(&p).unwrap();
-        assert_eq!(s.entries.len(), 30);
+        assert_eq!(s.len(), 30);
         assert_eq!(s.warnings.len(), 11, "{:?}", s.warnings);
         assert!(
             s.warnings[0].contains(":2:") && s.warnings[0].contains("\"x0\""),
@@ -1403,8 +1417,11 @@ mod tests {
         writeln!(f, "</urlset>").unwrap();
         drop(f);
         let s = read_path(&p).unwrap();
-        assert_eq!(s.entries.len(), 60_000);
-        assert_eq!(s.entries[59_999].loc, "https://www.example.com/p/59999");
+        assert_eq!(s.len(), 60_000);
+        assert_eq!(
+            s.entries().nth(59_999).unwrap().loc,
+            "https://www.example.com/p/59999"
+        );
         assert_eq!(
             s.warnings,
             [format!(

@@ -181,7 +181,7 @@ proptest! {
         let doc: String = parts.concat();
         let (_dir, r) = read_sitemap("self.xml", doc.as_bytes());
         if let Ok(s) = r {
-            for e in &s.entries {
+            for e in s.entries() {
                 // `LOLX` exists only as the expansion of `&lol;` (the DTD spells it `LOL&#88;`).
                 prop_assert!(!e.loc.contains("LOLX"), "an entity was expanded: {:?}", e.loc);
             }
@@ -198,7 +198,7 @@ proptest! {
         doc.push_str("</urlset>\n");
         let (_dir, r) = read_sitemap("rt.xml", doc.as_bytes());
         let s = r.map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let got: Vec<String> = s.entries.into_iter().map(|e| e.loc).collect();
+        let got: Vec<String> = s.chunks.into_iter().flatten().map(|e| e.loc).collect();
         let want: Vec<String> = paths
             .iter()
             .map(|p| format!("https://www.example.com/{p}").trim().to_string())
@@ -309,7 +309,7 @@ fn regression_multibyte_body_cut_for_the_error_snippet() {
 #[test]
 fn regression_empty_and_bom_only_inputs() {
     let (_dir, r) = read_sitemap("empty.xml", b"");
-    assert!(r.is_ok_and(|s| s.entries.is_empty()));
+    assert!(r.is_ok_and(|s| s.is_empty()));
     let (_dir, root) = root();
     let out = changed::read_bytes(
         b"\xEF\xBB\xBF",
