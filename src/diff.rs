@@ -110,7 +110,7 @@ fn lookup_all(assets: &[Asset], baseline: &(dyn Baseline + Sync)) -> Vec<Option<
     let look = |a: &Asset| {
         baseline
             .find(&a.url)
-            .map(|(pos, old)| (pos, a.fingerprint.as_deref().is_none_or(|new| new == old)))
+            .map(|(pos, old)| (pos, a.fingerprint_matches(old)))
     };
     if assets.len() < PARALLEL_FROM {
         return assets.iter().map(look).collect();

@@ -84,7 +84,12 @@ impl Manifest {
     pub fn from_assets(assets: &[Asset], generated: &str) -> Self {
         let urls = assets
             .iter()
-            .map(|a| (a.url.clone(), a.fingerprint.clone().unwrap_or_default()))
+            .map(|a| {
+                (
+                    a.url.clone(),
+                    a.fingerprint_text().unwrap_or_default().into_owned(),
+                )
+            })
             .collect();
         Self {
             generated: generated.to_owned(),

@@ -108,7 +108,7 @@ impl BacklogEntry {
     pub fn from_planned(p: &PlannedUrl, since: &str) -> Self {
         Self {
             url: p.url.clone(),
-            fingerprint: p.fingerprint.clone(),
+            fingerprint: p.fingerprint_text().map(std::borrow::Cow::into_owned),
             priority: p.priority,
             sitemap_priority: p.sitemap_priority,
             lastmod: p.lastmod.map(|l| l.to_string()),
@@ -277,7 +277,8 @@ impl State {
         self.urls
             .reserve(assets.len().saturating_sub(self.urls.len()));
         for a in assets {
-            let fp = a.fingerprint.as_deref().unwrap_or_default();
+            let fp = a.fingerprint_text();
+            let fp = fp.as_deref().unwrap_or_default();
             match self.urls.get_mut(a.url.as_str()) {
                 Some(old) => {
                     if old != fp {
@@ -977,7 +978,12 @@ impl StateStore {
     ) -> Result<()> {
         let urls = urls
             .iter()
-            .map(|p| (p.url.clone(), p.fingerprint.clone().unwrap_or_default()))
+            .map(|p| {
+                (
+                    p.url.clone(),
+                    p.fingerprint_text().unwrap_or_default().into_owned(),
+                )
+            })
             .collect();
         let op = Op::Batch {
             day: day.to_owned(),

@@ -21,8 +21,9 @@ pub mod statcache;
 pub struct Asset {
     /// Normalised absolute URL (no fragment).
     pub url: String,
-    /// Content fingerprint (`b3:<hex>` for files, `lastmod:<RFC 3339>` for sitemap entries); `None` when the
-    /// source knows neither (planned once, when first seen).
+    /// Content fingerprint of a file (`b3:<hex>`), or one a state's backlog recorded. A sitemap entry has none
+    /// here: its `lastmod` is its fingerprint (a million sitemap URLs don't carry a second string each); see
+    /// [`Asset::fingerprint_text`].
     pub fingerprint: Option<String>,
     /// Source priority plus matching priority rules (higher goes first).
     pub priority: i64,
@@ -67,14 +68,65 @@ impl Lastmod {
         sitemap::parse_lastmod(v)
     }
 
+    /// The fixed-width RFC 3339 form (`2024-05-06T07:08:09Z`) for years 0000–9999, by integer arithmetic
+    /// (H. Hinnant's days-to-civil; the `time` crate's conversion was a tenth of a million-URL diff).
+    fn fixed(self) -> Option<[u8; 20]> {
+        let days = self.0.div_euclid(86_400);
+        let secs = self.0.rem_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let mut out = *b"0000-00-00T00:00:00Z";
+        let mut put = |at: usize, mut v: i64, width: usize| {
+            for i in (at..at + width).rev() {
+                // `v % 10` is one digit: the cast cannot truncate or lose a sign.
+                #[expect(clippy::cast_sign_loss, reason = "one digit")]
+                let digit = (v % 10) as u8;
+                out[i] = b'0' + digit;
+                v /= 10;
+            }
+        };
+        put(0, year, 4);
+        put(5, month, 2);
+        put(8, day, 2);
+        put(11, secs / 3600, 2);
+        put(14, secs / 60 % 60, 2);
+        put(17, secs % 60, 2);
+        Some(out)
+    }
+
+    /// Whether `fingerprint` is this one's ([`Lastmod::fingerprint`]), compared without building it.
+    #[must_use]
+    pub fn fingerprint_is(self, fingerprint: &str) -> bool {
+        let Some(text) = fingerprint.strip_prefix("lastmod:") else {
+            return false;
+        };
+        match self.fixed() {
+            Some(fixed) => text.as_bytes() == fixed,
+            None => fingerprint == self.fingerprint(),
+        }
+    }
+
     /// The fingerprint a sitemap entry with this `<lastmod>` has: `lastmod:<RFC 3339>`.
     #[must_use]
     pub fn fingerprint(self) -> String {
-        let mut s = String::with_capacity(28);
-        s.push_str("lastmod:");
-        match time::OffsetDateTime::from_unix_timestamp(self.0) {
-            Ok(t) if sitemap::rfc3339_utc_into(t, &mut s) => s,
-            _ => format!("lastmod:{self}"),
+        match self.fixed() {
+            Some(fixed) => {
+                let mut s = String::with_capacity(28);
+                s.push_str("lastmod:");
+                s.extend(fixed.iter().map(|&b| char::from(b)));
+                s
+            }
+            None => format!("lastmod:{self}"),
         }
     }
 }
@@ -112,6 +164,28 @@ impl Asset {
     #[must_use]
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The fingerprint the diff compares and state records: `fingerprint`, else `lastmod:<RFC 3339>` from the
+    /// sitemap's `<lastmod>`; `None` when the source knows neither (planned once, when first seen).
+    #[must_use]
+    pub fn fingerprint_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match (&self.fingerprint, self.lastmod) {
+            (Some(f), _) => Some(std::borrow::Cow::Borrowed(f)),
+            (None, Some(l)) => Some(std::borrow::Cow::Owned(l.fingerprint())),
+            (None, None) => None,
+        }
+    }
+
+    /// Whether this asset is unchanged against the accepted fingerprint `old` ([`Asset::fingerprint_text`]
+    /// equal to it; an asset without a fingerprint counts as unchanged), without building the text.
+    #[must_use]
+    pub fn fingerprint_matches(&self, old: &str) -> bool {
+        match (&self.fingerprint, self.lastmod) {
+            (Some(f), _) => f == old,
+            (None, Some(l)) => l.fingerprint_is(old),
+            (None, None) => true,
+        }
     }
 }
 
@@ -199,9 +273,7 @@ pub fn collect(settings: &crate::config::Settings) -> crate::Result<Collected> {
                                 continue;
                             }
                         };
-                        let fingerprint = e.lastmod.map(Lastmod::fingerprint);
                         merger.add(Asset {
-                            fingerprint,
                             priority: *priority + bonus,
                             sitemap_priority: e.priority,
                             lastmod: e.lastmod,

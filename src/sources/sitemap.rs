@@ -934,18 +934,26 @@ pub(crate) fn rfc3339_utc(t: time::OffsetDateTime) -> Option<String> {
 /// Appends the fixed-width form (`2024-05-06T07:08:09Z`) of a UTC instant of years 0000–9999 to `out`; false
 /// (nothing appended) for any other.
 pub(crate) fn rfc3339_utc_into(t: time::OffsetDateTime, out: &mut String) -> bool {
+    match rfc3339_utc_fixed(t) {
+        Some(buf) => {
+            out.extend(buf.iter().map(|&b| char::from(b)));
+            true
+        }
+        None => false,
+    }
+}
+
+/// The fixed-width form (`2024-05-06T07:08:09Z`) of a UTC instant of years 0000–9999, as bytes.
+pub(crate) fn rfc3339_utc_fixed(t: time::OffsetDateTime) -> Option<[u8; 20]> {
     // (`checked_to_offset` is slow even from UTC to UTC.)
     let t = if t.offset().is_utc() {
         t
     } else {
-        match t.checked_to_offset(UtcOffset::UTC) {
-            Some(t) => t,
-            None => return false,
-        }
+        t.checked_to_offset(UtcOffset::UTC)?
     };
     let year = match u32::try_from(t.year()) {
         Ok(y) if y <= 9999 => y,
-        _ => return false,
+        _ => return None,
     };
     let mut buf = [0u8; 20];
     let mut put = |at: usize, mut v: u32, width: usize| {
@@ -971,8 +979,7 @@ pub(crate) fn rfc3339_utc_into(t: time::OffsetDateTime, out: &mut String) -> boo
     ] {
         buf[at] = sep;
     }
-    out.extend(buf.iter().map(|&b| char::from(b)));
-    true
+    Some(buf)
 }
 
 #[cfg(test)]
@@ -1023,6 +1030,9 @@ mod tests {
             );
             proptest::prop_assert_eq!(crate::sources::Lastmod::parse(&la.to_string()), Some(la));
             proptest::prop_assert_eq!(la.fingerprint(), format!("lastmod:{la}"));
+            proptest::prop_assert!(la.fingerprint_is(&la.fingerprint()));
+            proptest::prop_assert_eq!(la.fingerprint_is(&lb.fingerprint()), la == lb);
+            proptest::prop_assert!(!la.fingerprint_is(&la.to_string()), "the prefix is part of it");
             proptest::prop_assert_eq!(la.cmp(&lb), la.to_string().cmp(&lb.to_string()));
         }
 
