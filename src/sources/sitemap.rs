@@ -2,10 +2,11 @@
 //! or not.
 //!
 //! Takes a [`Location`] and the input limits; returns the raw `<loc>` entries in document order (an index's
-//! children in child order) with their `<lastmod>` normalised to RFC 3339 UTC and their `<priority>`, plus
-//! warnings. URL admission is the caller's ([`crate::url::Domains`]). The reader streams (quick-xml's buffered
-//! reader, buffers reused), decodes text only inside `<loc>`, `<lastmod>` and `<priority>`, and reads an index's
-//! children in parallel. It must never expand a DTD entity, fetch an external entity, follow a child past
+//! children in child order, one vector per document) with their `<lastmod>` and `<priority>`, plus warnings.
+//! URL admission is the caller's ([`crate::url::Domains`]). A document up to 64 MiB is read whole into a
+//! per-thread buffer and scanned by the fast path (`sitemap_scan`), which hands anything unusual to the full
+//! quick-xml reader over the same bytes; a larger one streams through the full reader. An index's children are
+//! read in parallel. It must never expand a DTD entity, fetch an external entity, follow a child past
 //! `max_sitemap_depth`, or decompress past `max_decompressed_bytes`. An undefined entity (`&lol9;`) is an error
 //! with its position: the DTD is skipped unread, so only the five predefined entities and character references
 //! exist. Index children resolve against the index's own location; an absolute child URL in a *local* index (or
