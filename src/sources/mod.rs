@@ -133,13 +133,13 @@ impl Lastmod {
 
 impl std::fmt::Display for Lastmod {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Built by `of` from a valid instant, so the timestamp converts back.
-        match time::OffsetDateTime::from_unix_timestamp(self.0)
-            .ok()
-            .and_then(sitemap::rfc3339_utc)
-        {
-            Some(s) => f.write_str(&s),
-            None => write!(f, "@{}", self.0),
+        // Built by `of` from a valid instant: years outside 0000–9999 take the general formatter.
+        if let Some(fixed) = self.fixed() {
+            return f.write_str(std::str::from_utf8(&fixed).unwrap_or_default());
+        }
+        match time::OffsetDateTime::from_unix_timestamp(self.0) {
+            Ok(t) => f.write_str(&crate::clock::rfc3339(t)),
+            Err(_) => write!(f, "@{}", self.0),
         }
     }
 }

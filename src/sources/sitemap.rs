@@ -918,77 +918,18 @@ pub fn parse_lastmod(v: &str) -> Option<crate::sources::Lastmod> {
     crate::sources::Lastmod::of(PrimitiveDateTime::new(date, t).assume_offset(offset))
 }
 
-/// [`crate::clock::rfc3339`] (UTC, whole seconds) without the formatter's machinery: a million `<lastmod>`s
-/// spent a tenth of the parse there. Years outside 0000–9999 (reachable only through an offset) take the
-/// general path, so the text is the same in every case; `None` when the instant has no UTC date at all
-/// (`9999-12-31T23:59:59-01:00`), which the general path would panic on.
-pub(crate) fn rfc3339_utc(t: time::OffsetDateTime) -> Option<String> {
-    let t = t.checked_to_offset(UtcOffset::UTC)?;
-    let mut s = String::with_capacity(20);
-    if rfc3339_utc_into(t, &mut s) {
-        Some(s)
-    } else {
-        Some(crate::clock::rfc3339(t))
-    }
-}
-
-/// Appends the fixed-width form (`2024-05-06T07:08:09Z`) of a UTC instant of years 0000–9999 to `out`; false
-/// (nothing appended) for any other.
-pub(crate) fn rfc3339_utc_into(t: time::OffsetDateTime, out: &mut String) -> bool {
-    match rfc3339_utc_fixed(t) {
-        Some(buf) => {
-            out.extend(buf.iter().map(|&b| char::from(b)));
-            true
-        }
-        None => false,
-    }
-}
-
-/// The fixed-width form (`2024-05-06T07:08:09Z`) of a UTC instant of years 0000–9999, as bytes.
-pub(crate) fn rfc3339_utc_fixed(t: time::OffsetDateTime) -> Option<[u8; 20]> {
-    // (`checked_to_offset` is slow even from UTC to UTC.)
-    let t = if t.offset().is_utc() {
-        t
-    } else {
-        t.checked_to_offset(UtcOffset::UTC)?
-    };
-    let year = match u32::try_from(t.year()) {
-        Ok(y) if y <= 9999 => y,
-        _ => return None,
-    };
-    let mut buf = [0u8; 20];
-    let mut put = |at: usize, mut v: u32, width: usize| {
-        for i in (at..at + width).rev() {
-            // `v % 10` is one digit: the cast cannot truncate.
-            buf[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(0, year, 4);
-    put(5, u32::from(u8::from(t.month())), 2);
-    put(8, u32::from(t.day()), 2);
-    put(11, u32::from(t.hour()), 2);
-    put(14, u32::from(t.minute()), 2);
-    put(17, u32::from(t.second()), 2);
-    for (at, sep) in [
-        (4, b'-'),
-        (7, b'-'),
-        (10, b'T'),
-        (13, b':'),
-        (16, b':'),
-        (19, b'Z'),
-    ] {
-        buf[at] = sep;
-    }
-    Some(buf)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests may unwrap")]
 mod tests {
     use super::*;
     use crate::sources::fetch::tests::serve;
     use std::io::Write;
+
+    /// The UTC text of an instant through [`crate::sources::Lastmod`] (its integer formatter; the general one
+    /// outside years 0000–9999); `None` when the instant has no UTC date (`9999-12-31T23:59:59-01:00`).
+    fn rfc3339_utc(t: time::OffsetDateTime) -> Option<String> {
+        crate::sources::Lastmod::of(t).map(|l| l.to_string())
+    }
 
     fn limits() -> InputLimits {
         InputLimits {
