@@ -16,9 +16,6 @@
 //!   has the same URL;
 //! - `gone` also lists the baseline URLs missing from the assets, only when `complete`; it is sorted.
 
-use std::hash::BuildHasher;
-
-use indexmap::IndexMap;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::plan::PlannedUrl;
@@ -48,20 +45,6 @@ pub trait Baseline {
     /// True when it knows no URL.
     fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-impl<V: AsRef<str>, S: BuildHasher> Baseline for IndexMap<String, V, S> {
-    fn find(&self, url: &str) -> Option<(usize, &str)> {
-        self.get_full(url).map(|(i, _, fp)| (i, fp.as_ref()))
-    }
-
-    fn urls(&self) -> Box<dyn Iterator<Item = &str> + '_> {
-        Box::new(self.keys().map(String::as_str))
-    }
-
-    fn len(&self) -> usize {
-        IndexMap::len(self)
     }
 }
 

@@ -28,5 +28,6 @@ pub mod signal;
 pub mod sources;
 pub mod state;
 pub mod url;
+pub mod urlmap;
 
 pub use error::{Error, Result};

@@ -40,9 +40,9 @@
 //! so a run that uses them rewrites the (up to 100 MB) snapshot only once the journal has grown.
 //!
 //! # Performance
-//! At 1M URLs the snapshot is about 100 bytes per URL; the URL map is parsed on one thread while another inserts
-//! into the map ([`UrlMap`]: insertion-ordered, FxHash), and the diff looks URLs up on two threads: load + diff
-//! + journal about 0.45 s on the 2-core build machine, a full snapshot write about 0.25 s more.
+//! At 1M URLs the snapshot is about 90 bytes per URL. Loading keeps the file's text as the [`UrlMap`]'s own:
+//! keys and fingerprints are spans of it, not two million strings (see [`crate::urlmap`]); the diff looks URLs
+//! up on two threads. `bench/run.sh d` measures load, diff and save at 1M.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
@@ -52,8 +52,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use indexmap::IndexMap;
-use rustc_hash::FxBuildHasher;
+use serde::de::DeserializeSeed as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
@@ -171,10 +170,7 @@ pub struct LastRun {
     pub task_ids: Vec<String>,
 }
 
-/// URL → fingerprint, in insertion order, with positions (see [`Baseline`]).
-///
-/// The hash is `FxHash`: fast on long URLs with common prefixes; the keys are the site's own URLs.
-pub type UrlMap = IndexMap<String, String, FxBuildHasher>;
+pub use crate::urlmap::{UrlMap, deserialize_url_map};
 
 /// Everything prewarm remembers between runs.
 #[derive(Debug, Clone, Default)]
@@ -217,7 +213,7 @@ impl State {
     /// The fingerprint last accepted for `url` (`""` when it had none), or `None` when never accepted.
     #[must_use]
     pub fn fingerprint(&self, url: &str) -> Option<&str> {
-        self.urls.get(url).map(String::as_str)
+        self.urls.get(url)
     }
 
     /// URLs spent on CDN day `day` (`YYYY-MM-DD`), by our own ledger.
@@ -278,17 +274,7 @@ impl State {
             .reserve(assets.len().saturating_sub(self.urls.len()));
         for a in assets {
             let fp = a.fingerprint_text();
-            let fp = fp.as_deref().unwrap_or_default();
-            match self.urls.get_mut(a.url.as_str()) {
-                Some(old) => {
-                    if old != fp {
-                        fp.clone_into(old);
-                    }
-                }
-                None => {
-                    self.urls.insert(a.url.clone(), fp.to_owned());
-                }
-            }
+            self.urls.insert(&a.url, fp.as_deref().unwrap_or_default());
         }
         if !self.backlog.is_empty() {
             let set: HashSet<&str> = assets.iter().map(|a| a.url.as_str()).collect();
@@ -357,8 +343,8 @@ impl State {
                 self.prune_ledger(&day);
                 let mut task_urls = Vec::with_capacity(urls.len());
                 for (u, fp) in urls {
-                    task_urls.push(u.clone());
-                    self.urls.insert(u, fp);
+                    self.urls.insert(&u, &fp);
+                    task_urls.push(u);
                 }
                 self.tasks.push(TaskRecord {
                     task_id,
@@ -427,95 +413,12 @@ impl Baseline for State {
     }
 }
 
-/// Deserialises a JSON object of strings into a [`UrlMap`].
-///
-/// # Errors
-/// The deserializer's.
-pub fn deserialize_url_map<'de, D: Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<UrlMap, D::Error> {
-    serde::de::DeserializeSeed::deserialize(UrlMapSeed(1024), d)
-}
-
-/// Reads a [`UrlMap`] with room reserved for this many entries.
-struct UrlMapSeed(usize);
-
-impl<'de> serde::de::DeserializeSeed<'de> for UrlMapSeed {
-    type Value = UrlMap;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<UrlMap, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for UrlMapSeed {
-    type Value = UrlMap;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object of URL to fingerprint strings")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(
-        self,
-        mut m: A,
-    ) -> std::result::Result<UrlMap, A::Error> {
-        let cap = m.size_hint().unwrap_or(self.0);
-        if cap < PARALLEL_FROM {
-            let mut map = UrlMap::with_capacity_and_hasher(cap, FxBuildHasher);
-            while let Some((k, v)) = m.next_entry::<String, String>()? {
-                map.insert(k, v);
-            }
-            return Ok(map);
-        }
-        // Large maps: this thread parses, another hashes and inserts (each is about half the work).
-        std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(String, String)>>(4);
-            let builder = scope.spawn(move || {
-                let mut map = UrlMap::with_capacity_and_hasher(cap, FxBuildHasher);
-                for chunk in rx {
-                    map.extend(chunk);
-                }
-                map
-            });
-            let mut chunk = Vec::with_capacity(CHUNK);
-            let parsed = loop {
-                match m.next_entry::<String, String>() {
-                    Ok(Some(entry)) => {
-                        chunk.push(entry);
-                        if chunk.len() == CHUNK
-                            && tx
-                                .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
-                                .is_err()
-                        {
-                            break Ok(());
-                        }
-                    }
-                    Ok(None) => break Ok(()),
-                    Err(e) => break Err(e),
-                }
-            };
-            if parsed.is_ok() && !chunk.is_empty() {
-                // A send fails only if the builder is gone, which `join` reports.
-                let _ = tx.send(chunk);
-            }
-            drop(tx);
-            let map = builder.join().map_err(|_| {
-                <A::Error as serde::de::Error>::custom("the state loader thread failed")
-            });
-            parsed?;
-            map
-        })
-    }
-}
-
-/// URL maps at least this large are loaded on two threads.
-const PARALLEL_FROM: usize = 65_536;
-/// Entries handed from the parsing thread to the inserting one at a time.
-const CHUNK: usize = 16_384;
-
 /// Serialises a [`UrlMap`] sorted by URL (stable, diffable files).
 pub struct SortedUrls<'a>(pub &'a UrlMap);
 
 impl Serialize for SortedUrls<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut v: Vec<(&String, &String)> = self.0.iter().collect();
+        let mut v: Vec<(&str, &str)> = self.0.iter().collect();
         // Usually sorted already (loaded sorted, new URLs appended): check before sorting.
         if !v.is_sorted_by(|a, b| a.0 <= b.0) {
             v.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -581,7 +484,7 @@ struct SnapshotIn {
     format: String,
     version: u64,
     seq: u64,
-    urls: UrlMap,
+    urls: Option<crate::urlmap::Detached>,
     ledger: BTreeMap<String, u64>,
     backlog: Vec<BacklogEntry>,
     tasks: Vec<TaskRecord>,
@@ -591,11 +494,18 @@ struct SnapshotIn {
 /// Most URL entries a snapshot's `count` may make us reserve room for up front.
 const MAX_PREALLOC: usize = 1 << 24;
 
-impl<'de> Deserialize<'de> for SnapshotIn {
+/// Reads a snapshot out of `text` (the file, deserialised from itself: its URL map keeps the text, see
+/// [`crate::urlmap`]), or copying every string when `text` is `None`.
+struct SnapshotSeed<'t> {
+    text: Option<&'t str>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for SnapshotSeed<'_> {
+    type Value = SnapshotIn;
     // By hand, so that `count` (written before `urls`) sizes the URL map: growing it costs more than parsing.
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<SnapshotIn, D::Error> {
+        struct V<'t>(Option<&'t str>);
+        impl<'de> serde::de::Visitor<'de> for V<'_> {
             type Value = SnapshotIn;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a prewarm state object")
@@ -617,7 +527,11 @@ impl<'de> Deserialize<'de> for SnapshotIn {
                         "count" => count = Some(m.next_value::<usize>()?),
                         "urls" => {
                             let cap = count.unwrap_or(1024).min(MAX_PREALLOC);
-                            urls = Some(m.next_value_seed(UrlMapSeed(cap))?);
+                            let seed = match self.0 {
+                                Some(text) => UrlMap::seed_for(text, cap),
+                                None => crate::urlmap::Seed::copying(cap),
+                            };
+                            urls = Some(m.next_value_seed(seed)?);
                         }
                         "ledger" => ledger = m.next_value()?,
                         "backlog" => backlog = m.next_value()?,
@@ -632,7 +546,7 @@ impl<'de> Deserialize<'de> for SnapshotIn {
                     format: format.ok_or_else(|| A::Error::missing_field("format"))?,
                     version: version.ok_or_else(|| A::Error::missing_field("version"))?,
                     seq,
-                    urls: urls.unwrap_or_default(),
+                    urls,
                     ledger,
                     backlog,
                     tasks,
@@ -640,7 +554,7 @@ impl<'de> Deserialize<'de> for SnapshotIn {
                 })
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(self.text))
     }
 }
 
@@ -706,12 +620,31 @@ fn json_what(e: &serde_json::Error) -> String {
 
 /// Reads the snapshot; a missing file is an empty state.
 fn read_snapshot(path: &Path) -> Result<State> {
-    let bytes = match fs::read(path) {
+    let bytes = match read_with_headroom(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::new()),
         Err(e) => return Err(Error::io(path, e)),
     };
-    match serde_json::from_slice::<SnapshotIn>(&bytes) {
+    // The URL map keeps the file's text (valid UTF-8, as JSON must be); a file that is not gets the copying
+    // reader, for its error and position.
+    let (parsed, text, bytes) = match String::from_utf8(bytes) {
+        Ok(text) => {
+            let mut de = serde_json::Deserializer::from_str(&text);
+            let parsed = SnapshotSeed { text: Some(&text) }
+                .deserialize(&mut de)
+                .and_then(|s| de.end().map(|()| s));
+            (parsed, text, Vec::new())
+        }
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let mut de = serde_json::Deserializer::from_slice(&bytes);
+            let parsed = SnapshotSeed { text: None }
+                .deserialize(&mut de)
+                .and_then(|s| de.end().map(|()| s));
+            (parsed, String::new(), bytes)
+        }
+    };
+    match parsed {
         Ok(s) => {
             if s.format != FORMAT {
                 return Err(damaged(
@@ -726,7 +659,7 @@ fn read_snapshot(path: &Path) -> Result<State> {
                 return Err(damaged(path, &format!("unknown version {}", s.version)));
             }
             Ok(State {
-                urls: s.urls,
+                urls: s.urls.map(|m| m.attach(text)).unwrap_or_default(),
                 ledger: s.ledger,
                 backlog: s.backlog,
                 tasks: s.tasks,
@@ -735,11 +668,26 @@ fn read_snapshot(path: &Path) -> Result<State> {
                 dirty: false,
             })
         }
-        Err(e) => match serde_json::from_slice::<VersionOnly>(&bytes) {
+        Err(e) => match if bytes.is_empty() {
+            serde_json::from_str::<VersionOnly>(&text)
+        } else {
+            serde_json::from_slice::<VersionOnly>(&bytes)
+        } {
             Ok(v) if v.format == FORMAT && v.version > VERSION => Err(newer(path, v.version)),
             _ => Err(damaged(path, &json_what(&e))),
         },
     }
+}
+
+/// The file's bytes, with room for the map to grow in place (untouched capacity costs no memory).
+fn read_with_headroom(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    let len = f.metadata().map_or(0, |m| m.len());
+    let len = usize::try_from(len).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(len.saturating_add(len / 4).saturating_add(4096));
+    f.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// What replaying a journal found.
