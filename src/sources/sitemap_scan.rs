@@ -31,6 +31,7 @@ enum Field {
 }
 
 /// A namespace declaration in scope: `prefix` (empty for the default namespace) at element `level`.
+#[derive(Clone)]
 struct Binding<'a> {
     prefix: &'a [u8],
     /// The URI is a sitemap namespace (decided once, at the declaration).
@@ -186,15 +187,109 @@ fn tag_end(d: &[u8]) -> Option<usize> {
 }
 
 /// Scans a whole document; see the module doc.
+pub(crate) fn scan(d: &[u8]) -> Option<Scanned> {
+    match scan_from(d, Init::start(), Stop::Never)? {
+        Ended::Done(s) => Some(s),
+        Ended::Root(_) | Ended::Split(_) => None,
+    }
+}
+
+/// Documents at least this large are scanned on two threads by [`scan_parallel`].
+const PARALLEL_FROM: usize = 1 << 20;
+
+/// [`scan`] on two threads for a large `<urlset>`: the second half from the first `<url>` after the middle, the
+/// first half up to it. The second half starts in the state the document has between two `<url>`s (just inside
+/// the root, its namespaces in scope); the first half checks that it arrives at exactly that point in exactly
+/// that state, so the two halves are the one scan of the whole. Anything else (the `<url>` was inside a
+/// comment, the scanner declined, no `<url>` to split at) is the one-thread scan.
+pub(crate) fn scan_parallel(d: &[u8]) -> Option<Scanned> {
+    if d.len() < PARALLEL_FROM {
+        return scan(d);
+    }
+    scan_split(d, d.len() / 2)
+}
+
+/// [`scan_parallel`], splitting at the first `<url>` at or after `mid`.
+pub(crate) fn scan_split(d: &[u8], mid: usize) -> Option<Scanned> {
+    let Some(Ended::Root(root)) = scan_from(d, Init::start(), Stop::AfterRoot) else {
+        return scan(d);
+    };
+    let from = mid.max(root.i);
+    let Some(split) = d
+        .get(from..)
+        .and_then(|rest| memmem::find(rest, b"<url>"))
+        .map(|k| from + k)
+    else {
+        return scan(d);
+    };
+    let (first, second) = std::thread::scope(|s| {
+        let second = s.spawn(|| scan_from(d, Init { i: split, ..root }, Stop::Never));
+        let first = scan_from(d, Init::start(), Stop::At(split));
+        (first, second.join().ok().flatten())
+    });
+    match (first, second) {
+        (Some(Ended::Split(mut entries)), Some(Ended::Done(Scanned::Urls(rest)))) => {
+            entries.extend(rest);
+            Some(Scanned::Urls(entries))
+        }
+        // The first half arrived where the second began, in its state: the one-thread scan would have
+        // declined the second half too.
+        (Some(Ended::Split(_)), _) => None,
+        _ => scan(d),
+    }
+}
+
+/// Where a scan starts: at `i`, with these elements open (names), namespaces in scope and root kind.
+struct Init<'a> {
+    i: usize,
+    stack: Vec<&'a [u8]>,
+    ns: Vec<Binding<'a>>,
+    index: Option<bool>,
+}
+
+impl Init<'_> {
+    fn start() -> Self {
+        Self {
+            i: 0,
+            stack: Vec::with_capacity(8),
+            ns: Vec::with_capacity(8),
+            index: None,
+        }
+    }
+}
+
+/// When a scan stops early.
+#[derive(Clone, Copy)]
+enum Stop {
+    /// At the end of the document.
+    Never,
+    /// Just inside the root (its start tag read).
+    AfterRoot,
+    /// At this offset, which must be the `<` of an item's start tag just inside a `<urlset>`.
+    At(usize),
+}
+
+/// How a scan ended.
+enum Ended<'a> {
+    /// The whole document.
+    Done(Scanned),
+    /// [`Stop::AfterRoot`]: the state just inside the root.
+    Root(Init<'a>),
+    /// [`Stop::At`]: the entries before it.
+    Split(Vec<Entry>),
+}
+
 #[expect(
     clippy::too_many_lines,
     reason = "mirrors parse_xml's one event loop, state for state"
 )]
-pub(crate) fn scan(d: &[u8]) -> Option<Scanned> {
-    let mut i = 0usize;
-    let mut stack: Vec<&[u8]> = Vec::with_capacity(8);
-    let mut ns: Vec<Binding<'_>> = Vec::with_capacity(8);
-    let mut index: Option<bool> = None;
+fn scan_from<'a>(d: &'a [u8], init: Init<'a>, stop: Stop) -> Option<Ended<'a>> {
+    let Init {
+        mut i,
+        mut stack,
+        mut ns,
+        mut index,
+    } = init;
     let mut closed = false;
     let mut in_item = false;
     let mut field: Option<Field> = None;
@@ -207,10 +302,38 @@ pub(crate) fn scan(d: &[u8]) -> Option<Scanned> {
     let mut has_loc = false;
     // About one entry per 200 bytes in a typical sitemap: sized once instead of doubling (each doubling of a
     // big vector touches fresh memory, which costs more than the parse on a small VM).
-    let mut entries: Vec<Entry> = Vec::with_capacity(d.len() / 160);
+    let end = match stop {
+        Stop::At(split) => split,
+        Stop::Never | Stop::AfterRoot => d.len(),
+    };
+    let mut entries: Vec<Entry> = Vec::with_capacity(end.saturating_sub(i) / 160);
     let mut children: Vec<String> = Vec::new();
     loop {
         let lt = memchr(b'<', &d[i..]).map(|k| i + k);
+        match stop {
+            Stop::Never => {}
+            Stop::AfterRoot => {
+                if stack.len() == 1 && index.is_some() {
+                    return Some(Ended::Root(Init {
+                        i,
+                        stack,
+                        ns,
+                        index,
+                    }));
+                }
+            }
+            Stop::At(split) => {
+                let at = lt.unwrap_or(d.len());
+                if at >= split {
+                    let between_items = at == split
+                        && stack.len() == 1
+                        && index == Some(false)
+                        && !in_item
+                        && field.is_none();
+                    return between_items.then_some(Ended::Split(entries));
+                }
+            }
+        }
         let run = &d[i..lt.unwrap_or(d.len())];
         if !run.is_empty() {
             let depth = stack.len();
@@ -363,7 +486,7 @@ pub(crate) fn scan(d: &[u8]) -> Option<Scanned> {
         return None;
     }
     match index? {
-        true => Some(Scanned::Children(children)),
-        false => Some(Scanned::Urls(entries)),
+        true => Some(Ended::Done(Scanned::Children(children))),
+        false => Some(Ended::Done(Scanned::Urls(entries))),
     }
 }
