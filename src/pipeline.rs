@@ -323,7 +323,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         "plan: {} URLs in {} batches, {} deferred, in {:.1?}",
         plan.url_count(),
         plan.batch_count(),
-        plan.deferred.len(),
+        plan.deferred_count(),
         planning.elapsed()
     );
     if mode == Mode::Urls {
@@ -336,7 +336,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     report.batches = plan
         .batches()
         .iter()
-        .map(|b| b.urls.iter().map(|u| u.url().to_string()).collect())
+        .map(|b| b.urls().map(|u| u.url().to_string()).collect())
         .collect();
     report.quota = QuotaReport {
         per_day: settings.quota.per_day,
@@ -349,7 +349,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
 
     let (Some(mut provider), Some(store)) = (provider, store.as_mut()) else {
         // Dry run or `urls`: print and stop; nothing written but the manifest the user asked for.
-        report.deferred = plan.deferred.iter().map(|u| u.url().to_string()).collect();
+        report.deferred = plan.deferred().map(|u| u.url().to_string()).collect();
         if !report.deferred.is_empty() {
             report.warnings.push(format!(
                 "{} URLs would be deferred by the daily quota",
@@ -366,7 +366,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     // Before the first call: everything planned is in the backlog, so a crash loses nothing; every accepted
     // batch then leaves the backlog through the journal.
     store.record_forget(&mut state, &changes.gone)?;
-    let all_planned: Vec<PlannedUrl> = plan.taken.iter().chain(&plan.deferred).cloned().collect();
+    let all_planned: Vec<PlannedUrl> = plan.taken().chain(plan.deferred()).cloned().collect();
     store.record_backlog(&mut state, &all_planned, &clock.rfc3339())?;
 
     let (batches, plan_deferred) = plan.into_batches();
