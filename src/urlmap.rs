@@ -365,25 +365,102 @@ impl<'de> Visitor<'de> for Seed {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Detached, A::Error> {
         let cap = m.size_hint().unwrap_or(self.reserve);
-        let mut map = UrlMap::with_capacity(cap);
         let mut copies = String::new();
-        let mut duplicates = false;
-        while let Some((k, v)) = m.next_entry::<Text<'de>, Text<'de>>()? {
-            let h = hash(k.as_str());
-            // The text is not whole yet: a URL already seen shows as a hash already seen, settled in `attach`.
-            if map.index.find(h, |&i| map.slots[i].hash == h).is_some() {
-                duplicates = true;
+        let mut next = |m: &mut A| -> Result<Option<Slot>, A::Error> {
+            let Some((k, v)) = m.next_entry::<Text<'de>, Text<'de>>()? else {
+                return Ok(None);
+            };
+            Ok(Some(Slot {
+                hash: hash(k.as_str()),
+                url: self.place(&k, &mut copies),
+                fp: self.place(&v, &mut copies),
+            }))
+        };
+        let mut index = Indexer::new(cap);
+        if cap < PARALLEL_FROM {
+            while let Some(slot) = next(&mut m)? {
+                index.add(slot);
             }
-            let url = self.place(&k, &mut copies);
-            let fp = self.place(&v, &mut copies);
-            map.push_slot(Slot { hash: h, url, fp });
+        } else {
+            // This thread parses, another indexes (each about half the work).
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Slot>>(4);
+            let (parsed, built) = std::thread::scope(|scope| {
+                let builder = scope.spawn(move || {
+                    for chunk in rx {
+                        for slot in chunk {
+                            index.add(slot);
+                        }
+                    }
+                    index
+                });
+                let parsed = (|| {
+                    let mut chunk = Vec::with_capacity(CHUNK);
+                    while let Some(slot) = next(&mut m)? {
+                        chunk.push(slot);
+                        if chunk.len() == CHUNK
+                            && tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_err()
+                        {
+                            break;
+                        }
+                    }
+                    // A send fails only when the builder is gone, which `join` reports.
+                    let _ = tx.send(chunk);
+                    Ok(())
+                })();
+                drop(tx);
+                (parsed, builder.join())
+            });
+            parsed?;
+            index = built.map_err(|_| de::Error::custom("the state loader thread failed"))?;
         }
-        map.text = copies;
+        let Indexer {
+            slots,
+            index,
+            duplicates,
+        } = index;
         Ok(Detached {
-            map,
+            map: UrlMap {
+                text: copies,
+                slots,
+                index,
+            },
             base_len: self.base_len,
             duplicates,
         })
+    }
+}
+
+/// Maps at least this large are loaded on two threads.
+const PARALLEL_FROM: usize = 65_536;
+/// Slots handed from the parsing thread to the indexing one at a time.
+const CHUNK: usize = 16_384;
+
+/// Slots and their index as they are read, before the text is whole.
+struct Indexer {
+    slots: Vec<Slot>,
+    index: hashbrown::HashTable<usize>,
+    duplicates: bool,
+}
+
+impl Indexer {
+    fn new(cap: usize) -> Self {
+        Self {
+            slots: Vec::with_capacity(cap),
+            index: hashbrown::HashTable::with_capacity(cap),
+            duplicates: false,
+        }
+    }
+
+    fn add(&mut self, slot: Slot) {
+        // The text is not whole yet: a URL already seen shows as a hash already seen, settled in `attach`.
+        let slots = &self.slots;
+        if self.index.find(slot.hash, |&i| slots[i].hash == slot.hash).is_some() {
+            self.duplicates = true;
+        }
+        let i = self.slots.len();
+        self.slots.push(slot);
+        let slots = &self.slots;
+        self.index.insert_unique(slot.hash, i, |&j| slots[j].hash);
     }
 }
 
