@@ -87,28 +87,63 @@ enum Decision {
 /// Assets at least this many are looked up on two threads.
 const PARALLEL_FROM: usize = 65_536;
 
-/// Each asset's baseline position and whether its fingerprint is the accepted one (no fingerprint counts as
-/// the same); `None` for a URL the baseline doesn't know.
-fn lookup_all(assets: &[Asset], baseline: &(dyn Baseline + Sync)) -> Vec<Option<(usize, bool)>> {
+/// What [`lookup_all`] found for one asset, in 8 bytes (a million of them): its baseline position and whether
+/// its fingerprint is the accepted one (no fingerprint counts as the same), or nothing.
+#[derive(Clone, Copy)]
+struct Found(u64);
+
+impl Found {
+    const NONE: Self = Self(u64::MAX);
+
+    fn new(found: Option<(usize, bool)>) -> Self {
+        match found {
+            // Positions are below the baseline's length, far below 2^63.
+            Some((pos, same)) => Self(((pos as u64) << 1) | u64::from(same)),
+            None => Self::NONE,
+        }
+    }
+
+    fn get(self) -> Option<(usize, bool)> {
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "made from a usize position by `new`"
+        )]
+        (self.0 != u64::MAX).then(|| ((self.0 >> 1) as usize, self.0 & 1 == 1))
+    }
+}
+
+/// Each asset's [`Found`].
+fn lookup_all(assets: &[Asset], baseline: &(dyn Baseline + Sync)) -> Vec<Found> {
     let look = |a: &Asset| {
-        baseline
-            .find(&a.url)
-            .map(|(pos, old)| (pos, a.fingerprint_matches(old)))
+        Found::new(
+            baseline
+                .find(&a.url)
+                .map(|(pos, old)| (pos, a.fingerprint_matches(old))),
+        )
     };
     if assets.len() < PARALLEL_FROM {
         return assets.iter().map(look).collect();
     }
-    let (first, second) = assets.split_at(assets.len() / 2);
-    std::thread::scope(|scope| {
-        let other = scope.spawn(|| second.iter().map(look).collect::<Vec<_>>());
-        let mut found: Vec<_> = first.iter().map(look).collect();
-        match other.join() {
-            Ok(rest) => found.extend(rest),
-            // The lookup can't panic on its own; should the thread be lost anyway, redo its half here.
-            Err(_) => found.extend(second.iter().map(look)),
+    // Filled in place, half on each core (no second vector to copy the other half from).
+    let mut found = vec![Found::NONE; assets.len()];
+    let mid = assets.len() / 2;
+    let (first, second) = assets.split_at(mid);
+    let (out_first, out_second) = found.split_at_mut(mid);
+    let fill = |assets: &[Asset], out: &mut [Found]| {
+        for (a, f) in assets.iter().zip(out) {
+            *f = look(a);
         }
-        found
-    })
+    };
+    let lost = std::thread::scope(|scope| {
+        let other = scope.spawn(|| fill(second, out_second));
+        fill(first, out_first);
+        other.join().is_err()
+    });
+    if lost {
+        // The lookup can't panic on its own; should the thread be lost anyway, redo its half here.
+        fill(second, &mut found[mid..]);
+    }
+    found
 }
 
 /// Diffs `assets` against `baseline` and `backlog`, dropping `removed` (see the module doc for the rules).
@@ -144,7 +179,7 @@ pub fn diff(
         };
         let found = lookup_all(&assets, baseline);
         for (i, (asset, found)) in assets.iter().zip(found).enumerate() {
-            let accepted_same = match found {
+            let accepted_same = match found.get() {
                 Some((pos, same)) => {
                     if std::mem::replace(&mut seen[pos], true) {
                         decision[i] = Decision::Duplicate;

@@ -129,7 +129,6 @@ impl BacklogEntry {
                 .as_deref()
                 .and_then(crate::sources::Lastmod::parse),
             bytes: self.bytes,
-            origin_path: None,
             from_backlog: false,
         }
     }

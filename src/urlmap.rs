@@ -398,7 +398,9 @@ impl<'de> Visitor<'de> for Seed {
                     while let Some(slot) = next(&mut m)? {
                         chunk.push(slot);
                         if chunk.len() == CHUNK
-                            && tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_err()
+                            && tx
+                                .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
+                                .is_err()
                         {
                             break;
                         }
@@ -454,7 +456,11 @@ impl Indexer {
     fn add(&mut self, slot: Slot) {
         // The text is not whole yet: a URL already seen shows as a hash already seen, settled in `attach`.
         let slots = &self.slots;
-        if self.index.find(slot.hash, |&i| slots[i].hash == slot.hash).is_some() {
+        if self
+            .index
+            .find(slot.hash, |&i| slots[i].hash == slot.hash)
+            .is_some()
+        {
             self.duplicates = true;
         }
         let i = self.slots.len();

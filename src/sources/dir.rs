@@ -244,7 +244,7 @@ impl Walker<'_> {
         let mut entries = Vec::new();
         for e in rd {
             match e {
-                // The path is built once: it is the asset's `origin_path` and the stat cache's key. The name is
+                // The path is built once: it is the stat cache's key (and the error's path). The name is
                 // its tail (sorting by `Path::file_name` parsed components on every comparison).
                 Ok(e) => {
                     let abs = e.path();
@@ -443,7 +443,6 @@ fn in_order(
                 out.assets.push(Asset {
                     fingerprint: Some(fp),
                     bytes: Some(stat.size),
-                    origin_path: Some(abs),
                     ..Asset::new(url)
                 });
             }
@@ -517,7 +516,6 @@ pub(crate) fn fingerprint_into(
         out.assets.push(Asset {
             fingerprint: Some(fp),
             bytes: Some(job.stat.size),
-            origin_path: Some(job.abs),
             ..Asset::new(job.url)
         });
     }
