@@ -104,11 +104,8 @@ impl Found {
     }
 
     fn get(self) -> Option<(usize, bool)> {
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "made from a usize position by `new`"
-        )]
-        (self.0 != u64::MAX).then(|| ((self.0 >> 1) as usize, self.0 & 1 == 1))
+        let pos = usize::try_from(self.0 >> 1).ok()?;
+        (self.0 != u64::MAX).then_some((pos, self.0 & 1 == 1))
     }
 }
 
