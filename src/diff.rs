@@ -36,6 +36,11 @@ pub trait Baseline {
         self.find(url).map(|(_, fp)| fp)
     }
 
+    /// A hint that `url` is looked up soon: an implementation may bring the memory the lookup reads closer
+    /// (the diff announces a few lookups ahead, so their cache misses overlap instead of queueing). No effect
+    /// on any answer.
+    fn touch(&self, _url: &str) {}
+
     /// Every URL it knows, in position order.
     fn urls(&self) -> Box<dyn Iterator<Item = &str> + '_>;
 
@@ -109,6 +114,9 @@ impl Found {
     }
 }
 
+/// Lookups announced ahead ([`Baseline::touch`]).
+const AHEAD: usize = 16;
+
 /// Each asset's [`Found`].
 fn lookup_all(assets: &[Asset], baseline: &(dyn Baseline + Sync)) -> Vec<Found> {
     let look = |a: &Asset| {
@@ -118,19 +126,26 @@ fn lookup_all(assets: &[Asset], baseline: &(dyn Baseline + Sync)) -> Vec<Found> 
                 .map(|(pos, old)| (pos, a.fingerprint_matches(old))),
         )
     };
-    if assets.len() < PARALLEL_FROM {
-        return assets.iter().map(look).collect();
-    }
     // Filled in place, half on each core (no second vector to copy the other half from).
     let mut found = vec![Found::NONE; assets.len()];
     let mid = assets.len() / 2;
     let (first, second) = assets.split_at(mid);
     let (out_first, out_second) = found.split_at_mut(mid);
     let fill = |assets: &[Asset], out: &mut [Found]| {
-        for (a, f) in assets.iter().zip(out) {
-            *f = look(a);
+        // Announced a group at a time: the group's probes are independent, so their misses overlap.
+        for (group, out) in assets.chunks(AHEAD).zip(out.chunks_mut(AHEAD)) {
+            for a in group {
+                baseline.touch(&a.url);
+            }
+            for (a, f) in group.iter().zip(out) {
+                *f = look(a);
+            }
         }
     };
+    if assets.len() < PARALLEL_FROM {
+        fill(assets, &mut found);
+        return found;
+    }
     let lost = std::thread::scope(|scope| {
         let other = scope.spawn(|| fill(second, out_second));
         fill(first, out_first);

@@ -155,6 +155,10 @@ impl Baseline for Manifest {
         self.urls.find(url)
     }
 
+    fn touch(&self, url: &str) {
+        self.urls.touch(url);
+    }
+
     fn urls(&self) -> Box<dyn Iterator<Item = &str> + '_> {
         Baseline::urls(&self.urls)
     }

@@ -403,6 +403,10 @@ impl Baseline for State {
         self.urls.find(url)
     }
 
+    fn touch(&self, url: &str) {
+        self.urls.touch(url);
+    }
+
     fn urls(&self) -> Box<dyn Iterator<Item = &str> + '_> {
         Baseline::urls(&self.urls)
     }
@@ -417,11 +421,13 @@ pub struct SortedUrls<'a>(pub &'a UrlMap);
 
 impl Serialize for SortedUrls<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut v: Vec<(&str, &str)> = self.0.iter().collect();
-        // Usually sorted already (loaded sorted, new URLs appended): check before sorting.
-        if !v.is_sorted_by(|a, b| a.0 <= b.0) {
-            v.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        // Usually sorted already (loaded sorted, new URLs appended): checked first, and then written straight
+        // from the map, without a vector of a million pairs.
+        if self.0.keys().is_sorted() {
+            return s.collect_map(self.0.iter());
         }
+        let mut v: Vec<(&str, &str)> = self.0.iter().collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(b.0));
         s.collect_map(v)
     }
 }
