@@ -709,10 +709,10 @@ fn read_with_headroom(path: &Path) -> std::io::Result<Vec<u8>> {
     let len = usize::try_from(len).unwrap_or(0);
     let cap = len.saturating_add(len / 4).saturating_add(4096);
     #[cfg(unix)]
-    if len >= PARALLEL_READ_FROM {
-        if let Some(bytes) = read_halves(&f, len, cap)? {
-            return Ok(bytes);
-        }
+    if len >= PARALLEL_READ_FROM
+        && let Some(bytes) = read_halves(&f, len, cap)?
+    {
+        return Ok(bytes);
     }
     let mut bytes = Vec::with_capacity(cap);
     f.read_to_end(&mut bytes)?;
