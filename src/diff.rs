@@ -115,7 +115,7 @@ impl Found {
 }
 
 /// Lookups announced ahead ([`Baseline::touch`]).
-const AHEAD: usize = 16;
+pub(crate) const AHEAD: usize = 16;
 
 /// Each asset's [`Found`].
 fn lookup_all(assets: &[Asset], baseline: &(dyn Baseline + Sync)) -> Vec<Found> {

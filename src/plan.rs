@@ -513,6 +513,18 @@ mod tests {
         }
     }
 
+    /// Six URLs alternating between two hosts, priorities 10, 9, … 5 (so the hosts interleave in plan order).
+    fn interleaved(even: &str, odd: &str) -> Vec<PlannedUrl> {
+        (0..6)
+            .map(|i| {
+                let host = if i % 2 == 0 { even } else { odd };
+                let mut x = p(&format!("{host}/{i}"));
+                x.priority = 10 - i;
+                x
+            })
+            .collect()
+    }
+
     fn limits(per_request: usize, budget: u64, max_urls: Option<usize>) -> PlanLimits {
         PlanLimits {
             unique: false,
@@ -649,18 +661,7 @@ mod tests {
     #[test]
     fn one_domain_per_batch_domains_in_first_seen_order() {
         // Priorities interleave the two domains: www (10), static (9), www (8), static (7), ...
-        let input: Vec<_> = (0..6)
-            .map(|i| {
-                let host = if i % 2 == 0 {
-                    "https://www.example.com"
-                } else {
-                    "https://static.example.com:8443"
-                };
-                let mut x = p(&format!("{host}/{i}"));
-                x.priority = 10 - i;
-                x
-            })
-            .collect();
+        let input = interleaved("https://www.example.com", "https://static.example.com:8443");
         let plan = plan(input, limits(2, 1000, None));
         let domains: Vec<_> = plan.batches().iter().map(|b| b.domain).collect();
         assert_eq!(
@@ -798,18 +799,7 @@ mod tests {
     #[test]
     fn deferred_stay_in_plan_order_across_origins() {
         // Only the taken part is grouped by origin; the deferred part is in plan order.
-        let input: Vec<_> = (0..6)
-            .map(|i| {
-                let host = if i % 2 == 0 {
-                    "https://a.example"
-                } else {
-                    "https://b.example"
-                };
-                let mut x = p(&format!("{host}/{i}"));
-                x.priority = 10 - i;
-                x
-            })
-            .collect();
+        let input = interleaved("https://a.example", "https://b.example");
         let plan = plan(input, limits(5, 3, None));
         assert_eq!(
             batch_urls(&plan),

@@ -271,22 +271,18 @@ impl State {
         // rehashed the whole map).
         self.urls
             .reserve(assets.len().saturating_sub(self.urls.len()));
-        for group in assets.chunks(16) {
+        for group in assets.chunks(crate::diff::AHEAD) {
             // Announced ahead, as in the diff: the lookups' cache misses overlap.
             for a in group {
                 self.urls.touch(&a.url);
             }
             for a in group {
                 // The usual re-baseline finds the same fingerprint: nothing to build or write.
-                let same = self.urls.get(&a.url).is_some_and(|old| {
-                    match (&a.fingerprint, a.lastmod) {
-                        // No fingerprint is recorded as "" (the diff's `fingerprint_matches` calls it unchanged
-                        // against anything).
-                        (None, None) => old.is_empty(),
-                        _ => a.fingerprint_matches(old),
-                    }
-                });
-                if !same {
+                if !self
+                    .urls
+                    .get(&a.url)
+                    .is_some_and(|old| a.fingerprint_text_is(old))
+                {
                     let fp = a.fingerprint_text();
                     self.urls.insert(&a.url, fp.as_deref().unwrap_or_default());
                 }
@@ -690,11 +686,12 @@ fn read_snapshot(path: &Path) -> Result<State> {
                 dirty: false,
             })
         }
-        Err(e) => match if bytes.is_empty() {
-            serde_json::from_str::<VersionOnly>(&text)
+        // `bytes` is the file when it was not UTF-8, `text` when it was.
+        Err(e) => match serde_json::from_slice::<VersionOnly>(if bytes.is_empty() {
+            text.as_bytes()
         } else {
-            serde_json::from_slice::<VersionOnly>(&bytes)
-        } {
+            &bytes
+        }) {
             Ok(v) if v.format == FORMAT && v.version > VERSION => Err(newer(path, v.version)),
             _ => Err(damaged(path, &json_what(&e))),
         },

@@ -50,6 +50,12 @@ fn hash(url: &str) -> u64 {
     FxBuildHasher.hash_one(url)
 }
 
+/// Whether slot `i` holds `url` (of hash `h`): the hash first, so a probe's other candidates read no text.
+fn holds(slots: &[Slot], text: &str, i: usize, h: u64, url: &str) -> bool {
+    let s = &slots[i];
+    s.hash == h && &text[s.url.at..s.url.at + s.url.len] == url
+}
+
 impl UrlMap {
     /// An empty map.
     #[must_use]
@@ -93,10 +99,14 @@ impl UrlMap {
     /// The position and fingerprint of `url`.
     #[must_use]
     pub fn find(&self, url: &str) -> Option<(usize, &str)> {
-        let i = *self
-            .index
-            .find(hash(url), |&i| self.str_at(self.slots[i].url) == url)?;
+        let i = self.position(hash(url), url)?;
         Some((i, self.str_at(self.slots[i].fp)))
+    }
+
+    fn position(&self, h: u64, url: &str) -> Option<usize> {
+        self.index
+            .find(h, |&i| holds(&self.slots, &self.text, i, h, url))
+            .copied()
     }
 
     /// Reads what a lookup of `url` will read (its index group, slot and the first byte of its text), so
@@ -117,12 +127,6 @@ impl UrlMap {
         self.find(url).map(|(_, fp)| fp)
     }
 
-    /// True when it holds `url`.
-    #[must_use]
-    pub fn contains_key(&self, url: &str) -> bool {
-        self.find(url).is_some()
-    }
-
     /// Appends `s` to the text.
     fn push_text(&mut self, s: &str) -> Span {
         let at = self.text.len();
@@ -134,11 +138,7 @@ impl UrlMap {
     /// unchanged or as long as the old one); a new one goes last.
     pub fn insert(&mut self, url: &str, fp: &str) {
         let h = hash(url);
-        let found = self
-            .index
-            .find(h, |&i| self.str_at(self.slots[i].url) == url)
-            .copied();
-        if let Some(i) = found {
+        if let Some(i) = self.position(h, url) {
             let old = self.slots[i].fp;
             if self.str_at(old) == fp {
                 return;
@@ -171,9 +171,7 @@ impl UrlMap {
     pub fn swap_remove(&mut self, url: &str) -> bool {
         let h = hash(url);
         let (slots, text) = (&self.slots, &self.text);
-        let Ok(entry) = self.index.find_entry(h, |&i| {
-            &text[slots[i].url.at..slots[i].url.at + slots[i].url.len] == url
-        }) else {
+        let Ok(entry) = self.index.find_entry(h, |&i| holds(slots, text, i, h, url)) else {
             return false;
         };
         let (i, _) = entry.remove();

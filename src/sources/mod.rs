@@ -179,6 +179,16 @@ impl Asset {
         }
     }
 
+    /// Whether [`Asset::fingerprint_text`] (`""` for none) is `text`, without building it: what a state
+    /// records for this asset is already there.
+    #[must_use]
+    pub fn fingerprint_text_is(&self, text: &str) -> bool {
+        match (&self.fingerprint, self.lastmod) {
+            (None, None) => text.is_empty(),
+            _ => self.fingerprint_matches(text),
+        }
+    }
+
     /// Whether this asset is unchanged against the accepted fingerprint `old` ([`Asset::fingerprint_text`]
     /// equal to it; an asset without a fingerprint counts as unchanged), without building the text.
     #[must_use]
