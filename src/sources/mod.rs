@@ -263,36 +263,27 @@ pub fn collect(settings: &crate::config::Settings) -> crate::Result<Collected> {
     for spec in &settings.sources {
         match spec {
             SourceSpec::Sitemap { location, priority } => {
-                let s = sitemap::read(location, &settings.limits, settings.push.timeout)?;
-                merger.reserve(s.len());
-                merger.collected.warnings.extend(s.warnings);
-                // Document by document: each is admitted, merged and freed before the next.
-                for mut entries in s.chunks {
-                    let verdicts = admit_all(&domains, &rules, &mut entries);
-                    for (e, verdict) in entries.into_iter().zip(verdicts) {
-                        let bonus = match verdict {
-                            Admitted::Yes(bonus) => bonus,
-                            Admitted::Foreign => {
-                                merger.collected.skipped.foreign_domain += 1;
-                                continue;
-                            }
-                            Admitted::Invalid => {
-                                merger.collected.skipped.invalid_url += 1;
-                                if let Err(crate::url::Reject::Invalid(why)) = domains.admit(&e.loc)
-                                {
-                                    log::info!("{location}: skipped {:?}: {why}", e.loc);
-                                }
-                                continue;
-                            }
-                        };
-                        merger.add(Asset {
-                            priority: *priority + bonus,
-                            sitemap_priority: e.priority,
-                            lastmod: e.lastmod,
-                            ..Asset::new(e.loc)
-                        });
-                    }
-                }
+                // Each document is admitted on the thread that read it and merged here while the next ones
+                // are read; a document that fails to read fails the whole collect (nothing is pushed).
+                let hash = merger.hash;
+                let prepare = |mut entries: Vec<sitemap::Entry>, alone: bool| {
+                    let verdicts = admit_all(&domains, &rules, &mut entries, hash, alone);
+                    (entries, verdicts)
+                };
+                let mut sink = SitemapSink {
+                    merger: &mut merger,
+                    domains: &domains,
+                    location,
+                    priority: *priority,
+                    docs_left: 0,
+                };
+                sitemap::read_each(
+                    location,
+                    &settings.limits,
+                    settings.push.timeout,
+                    &prepare,
+                    &mut sink,
+                )?;
             }
             SourceSpec::Dir { mapping, priority } => {
                 let out = dir::read(mapping, &mut cache)?;
@@ -343,30 +334,93 @@ pub fn collect(settings: &crate::config::Settings) -> crate::Result<Collected> {
     Ok(merger.collected)
 }
 
+/// Merges each sitemap document, as [`sitemap::read_each`] hands it on, into the collected assets.
+struct SitemapSink<'a> {
+    merger: &'a mut Merger,
+    domains: &'a crate::url::Domains,
+    location: &'a crate::config::Location,
+    priority: i64,
+    /// Documents an index announced and not yet handed on: room for this many more like the last one is
+    /// reserved at once (an index's children are usually alike), so a million assets are not grown by doubling.
+    docs_left: usize,
+}
+
+impl sitemap::Sink<(Vec<sitemap::Entry>, Vec<Admitted>)> for SitemapSink<'_> {
+    fn expect_docs(&mut self, docs: usize) {
+        self.docs_left = self.docs_left.saturating_add(docs);
+    }
+
+    fn chunk(&mut self, (entries, verdicts): (Vec<sitemap::Entry>, Vec<Admitted>)) {
+        let like_this = entries.len().saturating_mul(self.docs_left.max(1));
+        self.docs_left = self.docs_left.saturating_sub(1);
+        self.merger.reserve_hint(entries.len(), like_this);
+        for (e, verdict) in entries.into_iter().zip(verdicts) {
+            let (bonus, h) = match verdict {
+                Admitted::Yes { bonus, hash } => (bonus, hash),
+                Admitted::Foreign => {
+                    self.merger.collected.skipped.foreign_domain += 1;
+                    continue;
+                }
+                Admitted::Invalid => {
+                    self.merger.collected.skipped.invalid_url += 1;
+                    if let Err(crate::url::Reject::Invalid(why)) = self.domains.admit(&e.loc) {
+                        log::info!("{}: skipped {:?}: {why}", self.location, e.loc);
+                    }
+                    continue;
+                }
+            };
+            self.merger.add_hashed(
+                h,
+                Asset {
+                    priority: self.priority + bonus,
+                    sitemap_priority: e.priority,
+                    lastmod: e.lastmod,
+                    ..Asset::new(e.loc)
+                },
+            );
+        }
+    }
+
+    fn warning(&mut self, warning: String) {
+        self.merger.collected.warnings.push(warning);
+    }
+}
+
 /// The admission outcome of one sitemap entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Admitted {
-    /// Admitted (the entry's `loc` is now the normalised URL), with its priority-rule bonus.
-    Yes(i64),
+    /// Admitted (the entry's `loc` is now the normalised URL), with its priority-rule bonus and the merger's
+    /// hash of the URL.
+    Yes { bonus: i64, hash: u64 },
     /// Foreign origin.
     Foreign,
     /// Not a usable URL.
     Invalid,
 }
 
-/// Admits sitemap entries in place, on every core (URL parsing dominates a large sitemap): each admitted
-/// entry's `loc` becomes the normalised URL, so no second copy of the list is built. Order is kept.
+/// Admits sitemap entries in place (URL parsing dominates a large sitemap), on every core when `alone` (no
+/// other document is being read meanwhile): each admitted entry's `loc` becomes the normalised URL, so no
+/// second copy of the list is built, and is hashed for the merger. Order is kept.
 fn admit_all(
     domains: &crate::url::Domains,
     rules: &PriorityRules,
     entries: &mut [sitemap::Entry],
+    hash: fn(&str) -> u64,
+    alone: bool,
 ) -> Vec<Admitted> {
     let one = |e: &mut sitemap::Entry| match domains.admit_in_place(&mut e.loc) {
-        Ok(()) => Admitted::Yes(rules.bonus(&e.loc)),
+        Ok(()) => Admitted::Yes {
+            bonus: rules.bonus(&e.loc),
+            hash: hash(&e.loc),
+        },
         Err(crate::url::Reject::Foreign) => Admitted::Foreign,
         Err(crate::url::Reject::Invalid(_)) => Admitted::Invalid,
     };
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = if alone {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    } else {
+        1
+    };
     if threads <= 1 || entries.len() < 4096 {
         return entries.iter_mut().map(one).collect();
     }
@@ -466,6 +520,27 @@ impl Merger {
         self.index.reserve(n, |&i| hash(&assets[i].url));
     }
 
+    /// Room for `n` more assets now, and for `likely` more in all when that can be had: the assets' vector
+    /// takes the whole guess (room it never fills is never touched, so it costs no memory), the index at most
+    /// 8 times what it holds (its table is touched all over however few it holds).
+    fn reserve_hint(&mut self, n: usize, likely: usize) {
+        let (assets, hash) = (&self.collected.assets, self.hash);
+        let held = assets.len().saturating_add(n);
+        let index_more = likely
+            .max(n)
+            .min(held.saturating_mul(8).saturating_sub(assets.len()));
+        if self
+            .index
+            .try_reserve(index_more, |&i| hash(&assets[i].url))
+            .is_err()
+        {
+            self.index.reserve(n, |&i| hash(&assets[i].url));
+        }
+        if self.collected.assets.try_reserve(likely.max(n)).is_err() {
+            self.collected.assets.reserve(n);
+        }
+    }
+
     /// The index of the asset with this URL, if any.
     fn find(&self, h: u64, url: &str) -> Option<usize> {
         let assets = &self.collected.assets;
@@ -473,7 +548,11 @@ impl Merger {
     }
 
     fn add(&mut self, a: Asset) {
-        let h = (self.hash)(&a.url);
+        self.add_hashed((self.hash)(&a.url), a);
+    }
+
+    /// [`Merger::add`] with the URL's hash already computed (by `self.hash`).
+    fn add_hashed(&mut self, h: u64, a: Asset) {
         let Some(i) = self.find(h, &a.url) else {
             let i = self.collected.assets.len();
             let (assets, hash) = (&self.collected.assets, self.hash);
@@ -722,7 +801,7 @@ mod tests {
             priority: 3,
         }])
         .unwrap();
-        let mut entries: Vec<sitemap::Entry> = (0..10_000)
+        let input: Vec<sitemap::Entry> = (0..10_000)
             .map(|i| sitemap::Entry {
                 loc: match i % 3 {
                     0 => format!("https://other.example/{i}"),
@@ -733,16 +812,28 @@ mod tests {
                 priority: None,
             })
             .collect();
-        let got = admit_all(&d, &rules, &mut entries);
-        assert_eq!(got.len(), 10_000);
-        for (i, (e, v)) in entries.iter().zip(&got).enumerate() {
-            match i % 3 {
-                0 => assert_eq!(*v, Admitted::Foreign),
-                1 => {
-                    assert_eq!(*v, Admitted::Yes(3));
-                    assert_eq!(e.loc, format!("https://www.example.com/even/{i}"));
+        // On every core (a document read alone) and on this thread only (one of an index's children).
+        for alone in [true, false] {
+            let mut entries = input.clone();
+            let got = admit_all(&d, &rules, &mut entries, fx_hash, alone);
+            assert_eq!(got.len(), 10_000);
+            for (i, (e, v)) in entries.iter().zip(&got).enumerate() {
+                match i % 3 {
+                    0 => assert_eq!(*v, Admitted::Foreign),
+                    1 => {
+                        let url = format!("https://www.example.com/even/{i}");
+                        assert_eq!(
+                            *v,
+                            Admitted::Yes {
+                                bonus: 3,
+                                hash: fx_hash(&url)
+                            },
+                            "the hash is the normalised URL's"
+                        );
+                        assert_eq!(e.loc, url);
+                    }
+                    _ => assert_eq!(*v, Admitted::Invalid),
                 }
-                _ => assert_eq!(*v, Admitted::Invalid),
             }
         }
     }

@@ -6,7 +6,7 @@
 //! URL admission is the caller's ([`crate::url::Domains`]). A document up to 64 MiB is read whole into a
 //! per-thread buffer and scanned by the fast path (`sitemap_scan`), which hands anything unusual to the full
 //! quick-xml reader over the same bytes; a larger one streams through the full reader. An index's children are
-//! read in parallel. It must never expand a DTD entity, fetch an external entity, follow a child past
+//! read in parallel; [`read_each`] hands each document on, in order, while later ones are still being read. It must never expand a DTD entity, fetch an external entity, follow a child past
 //! `max_sitemap_depth`, or decompress past `max_decompressed_bytes`. An undefined entity (`&lol9;`) is an error
 //! with its position: the DTD is skipped unread, so only the five predefined entities and character references
 //! exist. Index children resolve against the index's own location; an absolute child URL in a *local* index (or
@@ -17,8 +17,7 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use flate2::read::MultiGzDecoder;
@@ -81,12 +80,75 @@ impl Sitemaps {
     }
 }
 
+impl Sink<Vec<Entry>> for Sitemaps {
+    fn chunk(&mut self, entries: Vec<Entry>) {
+        self.chunks.push(entries);
+    }
+
+    fn warning(&mut self, warning: String) {
+        self.warnings.push(warning);
+    }
+}
+
+/// Where [`read_each`] hands on what it reads, on the calling thread, in document order.
+pub trait Sink<P> {
+    /// An index lists `docs` documents to read next: a hint for reserving room (each may be an index itself).
+    fn expect_docs(&mut self, docs: usize) {
+        let _ = docs;
+    }
+
+    /// One document's entries, as `prepare` turned them.
+    fn chunk(&mut self, chunk: P);
+
+    /// A warning (invalid lastmod, more than 50,000 URLs, a cycle, …) naming its document.
+    fn warning(&mut self, warning: String);
+}
+
+/// Turns one document's entries into what the sink takes, on the thread that read them; the flag is true when
+/// no other document is being read meanwhile (so it may use every core).
+pub type Prepare<'a, P> = dyn Fn(Vec<Entry>, bool) -> P + Sync + 'a;
+
+/// What a reading thread gathered from one child of an index, handed on in child order.
+struct Gathered<P> {
+    chunks: Vec<P>,
+    warnings: Vec<String>,
+}
+
+impl<P> Sink<P> for Gathered<P> {
+    fn chunk(&mut self, chunk: P) {
+        self.chunks.push(chunk);
+    }
+
+    fn warning(&mut self, warning: String) {
+        self.warnings.push(warning);
+    }
+}
+
 /// Reads a sitemap, sitemap index, plain-text sitemap or `robots.txt`, following children.
 ///
 /// # Errors
 /// `Error::Input` with the document and a position for malformed input, too deep an index, a gzip bomb or an
 /// undefined entity; `Error::Io` / `Error::Fetch` when a document cannot be read.
 pub fn read(location: &Location, limits: &InputLimits, timeout: Duration) -> Result<Sitemaps> {
+    let mut out = Sitemaps::default();
+    read_each(location, limits, timeout, &|entries, _| entries, &mut out)?;
+    Ok(out)
+}
+
+/// Reads like [`read`], but hands each document on as soon as it and every document before it are read:
+/// `prepare` turns its entries into a `P` on the thread that read them, and `sink` takes the `P`s in document
+/// order on the calling thread while later children of an index are still being read (a million-URL index is
+/// merged as it arrives instead of after).
+///
+/// # Errors
+/// As [`read`]. The sink may have taken the documents before the one that failed: the caller drops them.
+pub fn read_each<P: Send>(
+    location: &Location,
+    limits: &InputLimits,
+    timeout: Duration,
+    prepare: &Prepare<'_, P>,
+    sink: &mut dyn Sink<P>,
+) -> Result<()> {
     let loc = match location {
         Location::Path(p) => Loc::Path(p.clone()),
         Location::Url(u) => Loc::Url(Url::parse(u).map_err(|e| Error::Fetch {
@@ -98,15 +160,17 @@ pub fn read(location: &Location, limits: &InputLimits, timeout: Duration) -> Res
         limits,
         timeout,
         parallel: std::thread::available_parallelism().map_or(1, usize::from),
+        prepare,
     };
     let key = loc.key()?;
-    read_doc(&ctx, &loc, &[key], 0, true)
+    read_doc(&ctx, &loc, &[key], 0, true, sink)
 }
 
-struct Ctx<'a> {
+struct Ctx<'a, P> {
     limits: &'a InputLimits,
     timeout: Duration,
     parallel: usize,
+    prepare: &'a Prepare<'a, P>,
 }
 
 #[derive(Debug, Clone)]
@@ -244,7 +308,7 @@ fn line_col(path: &Path, offset: u64) -> Option<Position> {
 type Source = Box<dyn BufRead + Send>;
 
 /// Opens a document; detects gzip by its magic bytes and skips a BOM and leading whitespace.
-fn open(ctx: &Ctx<'_>, loc: &Loc) -> Result<(Source, Positioner, bool)> {
+fn open<P>(ctx: &Ctx<'_, P>, loc: &Loc) -> Result<(Source, Positioner, bool)> {
     let (raw, path): (Box<dyn Read + Send>, Option<PathBuf>) = match loc {
         Loc::Path(p) => (
             Box::new(File::open(p).map_err(|e| Error::io(p, e))?),
@@ -320,16 +384,19 @@ enum Doc {
     Children(Vec<String>),
 }
 
-fn read_doc(
-    ctx: &Ctx<'_>,
+/// Reads one document into `sink`, following an index's children (on every core when `parallel`: the top
+/// document, or the only one being read).
+fn read_doc<P: Send>(
+    ctx: &Ctx<'_, P>,
     loc: &Loc,
     ancestors: &[String],
     depth: usize,
     parallel: bool,
-) -> Result<Sitemaps> {
+    sink: &mut dyn Sink<P>,
+) -> Result<()> {
     let name = loc.name();
     let (mut src, pos, gz) = open(ctx, loc)?;
-    let mut out = Sitemaps::default();
+    let mut warnings = Vec::new();
     let doc = if loc.is_robots() {
         parse_robots(&mut src, &name, &pos)?
     } else if src
@@ -346,20 +413,23 @@ fn read_doc(
             two_threads,
             &name,
             &pos,
-            &mut out.warnings,
+            &mut warnings,
         )?
     } else {
         parse_plain(&mut src, &name, &pos)?
     };
+    for w in warnings {
+        sink.warning(w);
+    }
     match doc {
         Doc::Urls(entries) => {
             if entries.len() > PROTOCOL_MAX_URLS {
-                out.warnings.push(format!(
+                sink.warning(format!(
                     "{name}: {} URLs, more than the protocol's 50,000",
                     entries.len()
                 ));
             }
-            out.chunks.push(entries);
+            sink.chunk((ctx.prepare)(entries, parallel && ctx.parallel > 1));
         }
         Doc::Children(children) => {
             let mut seen = HashSet::new();
@@ -368,7 +438,7 @@ fn read_doc(
                 let child_loc = match loc.join(&child) {
                     Ok(l) => l,
                     Err(why) => {
-                        out.warnings.push(format!("{name}: {why}"));
+                        sink.warning(format!("{name}: {why}"));
                         continue;
                     }
                 };
@@ -385,14 +455,14 @@ fn read_doc(
                 }
                 let key = child_loc.key()?;
                 if ancestors.contains(&key) {
-                    out.warnings.push(format!(
+                    sink.warning(format!(
                         "{name}: skipped {}, which includes itself (a cycle)",
                         child_loc.name()
                     ));
                     continue;
                 }
                 if !seen.insert(key.clone()) {
-                    out.warnings.push(format!(
+                    sink.warning(format!(
                         "{name}: {} listed twice, read once",
                         child_loc.name()
                     ));
@@ -400,15 +470,11 @@ fn read_doc(
                 }
                 todo.push((child_loc, key));
             }
-            let results = read_children(ctx, &todo, ancestors, depth, parallel);
-            for r in results {
-                let r = r?;
-                out.chunks.extend(r.chunks);
-                out.warnings.extend(r.warnings);
-            }
+            sink.expect_docs(todo.len());
+            read_children(ctx, &todo, ancestors, depth, parallel, sink)?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Documents up to this size are read into memory whole and scanned by the fast path; a larger one streams
@@ -479,50 +545,83 @@ fn read_xml(
     doc
 }
 
-/// Reads children in order, in parallel on up to `ctx.parallel` threads at the top index; results keep the
-/// children's order.
-fn read_children(
-    ctx: &Ctx<'_>,
+/// Reads children into `sink` in order: on up to `ctx.parallel` threads when `parallel` (the top index, or
+/// one read alone), each child handed on as soon as it and those before it are read. The first failing child
+/// in order is the error; no new child is started after it.
+fn read_children<P: Send>(
+    ctx: &Ctx<'_, P>,
     todo: &[(Loc, String)],
     ancestors: &[String],
     depth: usize,
     parallel: bool,
-) -> Vec<Result<Sitemaps>> {
-    let one = |(loc, key): &(Loc, String)| {
+    sink: &mut dyn Sink<P>,
+) -> Result<()> {
+    let one = |(loc, key): &(Loc, String), parallel: bool, sink: &mut dyn Sink<P>| {
         let mut chain = ancestors.to_vec();
         chain.push(key.clone());
-        read_doc(ctx, loc, &chain, depth + 1, false)
+        read_doc(ctx, loc, &chain, depth + 1, parallel, sink)
     };
     let threads = ctx.parallel.min(todo.len());
     if !parallel || threads <= 1 {
-        return todo.iter().map(one).collect();
+        // One child, or one core: it may use what this document had.
+        for job in todo {
+            one(job, parallel, sink)?;
+        }
+        return Ok(());
     }
     let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Result<Sitemaps>>>> =
-        todo.iter().map(|_| Mutex::new(None)).collect();
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Gathered<P>>)>();
     std::thread::scope(|s| {
+        let (next, stop, one) = (&next, &stop, &one);
         for _ in 0..threads {
-            s.spawn(|| {
-                loop {
+            let tx = tx.clone();
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = todo.get(i) else { break };
-                    let r = one(job);
-                    if let Ok(mut slot) = slots[i].lock() {
-                        *slot = Some(r);
+                    let mut got = Gathered {
+                        chunks: Vec::new(),
+                        warnings: Vec::new(),
+                    };
+                    let r = one(job, false, &mut got).map(|()| got);
+                    if tx.send((i, r)).is_err() {
+                        break;
                     }
                 }
             });
         }
-    });
-    slots
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Err(Error::Runtime("a sitemap reader thread died".into())))
-        })
-        .collect()
+        drop(tx);
+        // Children finish out of order; each waits here until those before it are handed on.
+        let mut done: Vec<Option<Result<Gathered<P>>>> = todo.iter().map(|_| None).collect();
+        let mut at = 0;
+        let result = loop {
+            let Some(slot) = done.get_mut(at) else {
+                break Ok(());
+            };
+            match slot.take() {
+                Some(Ok(got)) => {
+                    for w in got.warnings {
+                        sink.warning(w);
+                    }
+                    for c in got.chunks {
+                        sink.chunk(c);
+                    }
+                    at += 1;
+                }
+                Some(Err(e)) => break Err(e),
+                None => match rx.recv() {
+                    Ok((i, r)) => done[i] = Some(r),
+                    // Every reader is gone (one panicked: the scope re-raises it).
+                    Err(_) => break Err(Error::Runtime("a sitemap reader thread died".into())),
+                },
+            }
+        };
+        if result.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        result
+    })
 }
 
 fn parse_plain(src: &mut Source, name: &str, pos: &Positioner) -> Result<Doc> {
@@ -1515,13 +1614,160 @@ mod tests {
             limits: &limits(),
             timeout: Duration::from_secs(1),
             parallel: 4,
+            prepare: &|entries, _| entries,
         };
         let loc = Loc::Path(p.clone());
-        let s = read_doc(&ctx, &loc, &[loc.key().unwrap()], 0, true).unwrap();
+        let mut s = Sitemaps::default();
+        read_doc(&ctx, &loc, &[loc.key().unwrap()], 0, true, &mut s).unwrap();
         let want: Vec<String> = (0..20)
             .flat_map(|c| (0..200).map(move |i| format!("https://www.example.com/{c}/{i}")))
             .collect();
         assert_eq!(locs(&s), want);
+    }
+
+    /// What a sink was handed, in order.
+    #[derive(Debug, PartialEq)]
+    enum Got {
+        Expect(usize),
+        Chunk {
+            first: String,
+            len: usize,
+            alone: bool,
+        },
+        Warning(String),
+    }
+
+    impl Sink<(Vec<Entry>, bool)> for Vec<Got> {
+        fn expect_docs(&mut self, docs: usize) {
+            self.push(Got::Expect(docs));
+        }
+
+        fn chunk(&mut self, (entries, alone): (Vec<Entry>, bool)) {
+            self.push(Got::Chunk {
+                first: entries[0].loc.clone(),
+                len: entries.len(),
+                alone,
+            });
+        }
+
+        fn warning(&mut self, warning: String) {
+            self.push(Got::Warning(warning));
+        }
+    }
+
+    /// An index of children `c0.xml`…, child `c` holding `sizes[c]` URLs, or malformed XML when 0.
+    fn index_of(dir: &Path, sizes: &[usize]) -> PathBuf {
+        let mut idx = String::from("<sitemapindex>");
+        for (c, &n) in sizes.iter().enumerate() {
+            let mut doc = String::from("<urlset>");
+            for i in 0..n {
+                doc.push_str(&format!(
+                    "<url><loc>https://www.example.com/{c}/{i}</loc></url>"
+                ));
+            }
+            if n > 0 {
+                doc.push_str("</urlset>");
+            }
+            std::fs::write(dir.join(format!("c{c}.xml")), doc).unwrap();
+            idx.push_str(&format!("<sitemap><loc>c{c}.xml</loc></sitemap>"));
+        }
+        idx.push_str("<sitemap><loc>c1.xml</loc></sitemap></sitemapindex>");
+        let p = dir.join("index.xml");
+        std::fs::write(&p, idx).unwrap();
+        p
+    }
+
+    fn read_with(
+        p: &Path,
+        parallel: usize,
+        prepare: &Prepare<'_, (Vec<Entry>, bool)>,
+    ) -> (Result<()>, Vec<Got>) {
+        let ctx = Ctx {
+            limits: &limits(),
+            timeout: Duration::from_secs(1),
+            parallel,
+            prepare,
+        };
+        let loc = Loc::Path(p.to_path_buf());
+        let mut got = Vec::new();
+        let r = read_doc(&ctx, &loc, &[loc.key().unwrap()], 0, true, &mut got);
+        (r, got)
+    }
+
+    #[test]
+    fn documents_are_handed_on_in_order_as_they_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        // The first child is the slowest: the others finish first and wait for it.
+        let sizes = [30_000, 3, 5, 7, 9, 11, 13];
+        let p = index_of(dir.path(), &sizes);
+        for parallel in [1, 2, 4] {
+            let (r, got) = read_with(&p, parallel, &|entries, alone| (entries, alone));
+            r.unwrap();
+            let mut want = vec![
+                Got::Warning(format!(
+                    "{}: {} listed twice, read once",
+                    p.display(),
+                    dir.path().join("c1.xml").display()
+                )),
+                Got::Expect(sizes.len()),
+            ];
+            want.extend(sizes.iter().enumerate().map(|(c, &len)| Got::Chunk {
+                first: format!("https://www.example.com/{c}/0"),
+                len,
+                // Children read side by side share the cores; on one core nothing does.
+                alone: false,
+            }));
+            assert_eq!(got, want, "parallel {parallel}");
+        }
+        // A document read alone may use every core.
+        let (r, got) = read_with(&dir.path().join("c0.xml"), 2, &|entries, alone| {
+            (entries, alone)
+        });
+        r.unwrap();
+        assert_eq!(
+            got,
+            [Got::Chunk {
+                first: "https://www.example.com/0/0".into(),
+                len: 30_000,
+                alone: true
+            }]
+        );
+    }
+
+    #[test]
+    fn the_first_failing_child_in_order_is_the_error_and_nothing_after_it_is_handed_on() {
+        let dir = tempfile::tempdir().unwrap();
+        // c2 and c4 are malformed; c4 is small, so it usually fails first.
+        let p = index_of(dir.path(), &[4, 20_000, 0, 30_000, 0, 6]);
+        for parallel in [1, 2, 4] {
+            let (r, got) = read_with(&p, parallel, &|entries, alone| (entries, alone));
+            let err = r.unwrap_err().to_string();
+            assert!(err.contains("c2.xml"), "parallel {parallel}: {err}");
+            let firsts: Vec<&str> = got
+                .iter()
+                .filter_map(|g| match g {
+                    Got::Chunk { first, .. } => Some(first.as_str()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(
+                firsts,
+                ["https://www.example.com/0/0", "https://www.example.com/1/0"],
+                "parallel {parallel}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_reader_thread_that_panics_fails_the_read_instead_of_hanging_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = index_of(dir.path(), &[4, 5, 6, 7]);
+        let prepare = |entries: Vec<Entry>, alone: bool| {
+            assert!(!entries[0].loc.contains("/1/"), "prepare failed");
+            (entries, alone)
+        };
+        let r = std::panic::catch_unwind(|| read_with(&p, 2, &prepare));
+        assert!(r.is_err(), "the panic reaches the caller");
     }
 }
 
