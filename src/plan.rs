@@ -357,57 +357,122 @@ fn total_order_bits(f: f32) -> i32 {
     b ^ flip
 }
 
+/// One half of the plan's input, keyed and sorted by the thread that read it.
+struct Half {
+    /// The half's keys, sorted.
+    keys: Vec<Key>,
+    /// Each URL's origin number (by position in the half), numbered in the half's order of appearance.
+    origin: Vec<u32>,
+    /// The half's origins by number.
+    origins: Vec<String>,
+}
+
+/// Keys and sorts `part`, the URLs from position `base` of the plan's input on.
+fn half(
+    part: &[PlannedUrl],
+    base: usize,
+    shared: usize,
+    cmp: impl Fn(&Key, &Key) -> std::cmp::Ordering,
+) -> Half {
+    // Each URL's origin is computed here, while the URLs are read in the order they were allocated (after the
+    // sort every read is a cache miss).
+    let mut origins: Vec<String> = Vec::new();
+    let mut origin: Vec<u32> = Vec::with_capacity(part.len());
+    let mut keys: Vec<Key> = Vec::with_capacity(part.len());
+    for (i, p) in part.iter().enumerate() {
+        // A plan of over 4 billion URLs would not fit in memory long before this.
+        keys.push(key(p, shared, u32::try_from(base + i).unwrap_or(u32::MAX)));
+        let o = origin_of(p.url());
+        let n = match origins.iter().rposition(|known| *known == o) {
+            Some(n) => n,
+            None => {
+                origins.push(o.into_owned());
+                origins.len() - 1
+            }
+        };
+        origin.push(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+    keys.sort_unstable_by(cmp);
+    Half {
+        keys,
+        origin,
+        origins,
+    }
+}
+
+/// The length of the prefix `first` shares with every URL of `part`.
+fn shared_prefix(first: &str, part: &[PlannedUrl]) -> usize {
+    part.iter().fold(first.len(), |n, p| {
+        first.as_bytes()[..n]
+            .iter()
+            .zip(p.url.as_bytes())
+            .take_while(|(a, b)| a == b)
+            .count()
+    })
+}
+
 /// Sorts by [`rank`] and drops later duplicates of a URL (the best-ranked entry stays): the positions in
 /// `planned` of the URLs kept, in plan order; each URL's origin number (by position); the origins by number.
 ///
 /// The keys are sorted, not the (large) `PlannedUrl`s, and nothing moves them: the order is the keys' positions.
+/// Each half of the input is keyed and sorted on its own core (a large plan), then the halves are merged by
+/// walking both: only the order is needed, not a merged vector of keys.
 fn order(planned: &[PlannedUrl], unique: bool) -> (Vec<u32>, Vec<u32>, Vec<String>) {
-    // Each URL's origin, numbered in input order: computed here, while the URLs are read in the order they
-    // were allocated (after the sort every read is a cache miss).
-    let mut origins: Vec<String> = Vec::new();
-    let mut raw_origin: Vec<u32> = Vec::with_capacity(planned.len());
+    let total = planned.len();
+    let (first_half, second_half) = planned.split_at(total / 2);
+    let two_cores = first_half.len() >= PARALLEL_SORT_FROM
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let first = planned.first().map_or("", |p| p.url.as_str());
     // The prefix every URL shares (the site's origin, often more).
-    let shared = planned.first().map_or(0, |first| {
-        planned.iter().fold(first.url.len(), |n, p| {
-            first.url.as_bytes()[..n]
-                .iter()
-                .zip(p.url.as_bytes())
-                .take_while(|(a, b)| a == b)
-                .count()
+    let shared = if two_cores {
+        std::thread::scope(|s| {
+            let other = s.spawn(|| shared_prefix(first, second_half));
+            let mine = shared_prefix(first, first_half);
+            // (0 is always right, only slower.)
+            other.join().map_or(0, |theirs| mine.min(theirs))
         })
-    });
-    let mut idx: Vec<Key> = Vec::with_capacity(planned.len());
-    for (i, p) in planned.iter().enumerate() {
-        // A plan of over 4 billion URLs would not fit in memory long before this.
-        idx.push(key(p, shared, u32::try_from(i).unwrap_or(u32::MAX)));
-        let origin = origin_of(p.url());
-        let n = match origins.iter().rposition(|o| *o == origin) {
-            Some(n) => n,
-            None => {
-                origins.push(origin.into_owned());
-                origins.len() - 1
-            }
-        };
-        raw_origin.push(u32::try_from(n).unwrap_or(u32::MAX));
-    }
-    let cmp = |a: &Key, b: &Key| cmp_keys(a, b, planned);
-    // Two halves sorted on two cores, then merged by walking both: only the order is needed, not a merged
-    // vector of keys.
-    let total = idx.len();
-    let (left, right) = idx.split_at_mut(total / 2);
-    if left.len() >= PARALLEL_SORT_FROM {
-        let sorted_other = std::thread::scope(|s| {
-            let other = s.spawn(|| right.sort_unstable_by(cmp));
-            left.sort_unstable_by(cmp);
-            other.join().is_ok()
-        });
-        if !sorted_other {
-            right.sort_unstable_by(cmp);
-        }
     } else {
-        left.sort_unstable_by(cmp);
-        right.sort_unstable_by(cmp);
+        shared_prefix(first, planned)
+    };
+    let cmp = |a: &Key, b: &Key| cmp_keys(a, b, planned);
+    let (left, right) = if two_cores {
+        std::thread::scope(|s| {
+            let other = s.spawn(|| half(second_half, first_half.len(), shared, cmp));
+            let mine = half(first_half, 0, shared, cmp);
+            let theirs = other
+                .join()
+                .unwrap_or_else(|_| half(second_half, first_half.len(), shared, cmp));
+            (mine, theirs)
+        })
+    } else {
+        (
+            half(first_half, 0, shared, cmp),
+            half(second_half, first_half.len(), shared, cmp),
+        )
+    };
+    // The origins numbered in input order: the first half's, then the second half's new ones in its order.
+    let mut origins = left.origins;
+    let renumber: Vec<u32> = right
+        .origins
+        .into_iter()
+        .map(|o| {
+            let n = origins
+                .iter()
+                .position(|known| *known == o)
+                .unwrap_or_else(|| {
+                    origins.push(o);
+                    origins.len() - 1
+                });
+            u32::try_from(n).unwrap_or(u32::MAX)
+        })
+        .collect();
+    let mut raw_origin = left.origin;
+    if renumber.iter().enumerate().all(|(i, &n)| n as usize == i) {
+        raw_origin.extend_from_slice(&right.origin);
+    } else {
+        raw_origin.extend(right.origin.iter().map(|&n| renumber[n as usize]));
     }
+    let (left, right) = (left.keys, right.keys);
     let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
     if !unique {
         seen.reserve(total);
@@ -846,6 +911,66 @@ mod tests {
             "https://www.example.com"
         );
         assert_eq!(origin_of("not a url/x"), "not a url");
+    }
+
+    #[test]
+    fn a_plan_large_enough_for_two_cores_orders_as_rank_and_numbers_origins_in_input_order() {
+        // Each half is keyed and sorted on its own thread: the merged order, the duplicates dropped across the
+        // halves and the origin numbering must be what one pass over the input gives.
+        let n = 2 * PARALLEL_SORT_FROM + 1001;
+        let hosts = |i: usize| {
+            if i < n / 2 {
+                ["https://b.example", "https://a.example"][i % 2]
+            } else {
+                // The second half brings a new origin first and repeats the first half's in the other order.
+                [
+                    "https://c.example",
+                    "https://a.example",
+                    "https://b.example",
+                ][i % 3]
+            }
+        };
+        let input: Vec<PlannedUrl> = (0..n)
+            .map(|i| {
+                // Every 7th URL of the second half repeats one of the first.
+                let at = if i >= n / 2 && i % 7 == 0 {
+                    i - n / 2
+                } else {
+                    i
+                };
+                let mut x = p(&format!("{}/{}", hosts(at), at % 5000));
+                x.priority = i64::try_from(i % 3).unwrap();
+                x.lastmod =
+                    crate::sources::Lastmod::parse(&format!("2024-01-{:02}T00:00:00Z", 1 + i % 28));
+                x
+            })
+            .collect();
+        let (kept, raw_origin, origins) = order(&input, false);
+        let mut by_rank: Vec<usize> = (0..n).collect();
+        by_rank.sort_by(|&a, &b| rank(&input[a], &input[b]).then(a.cmp(&b)));
+        let mut seen = HashSet::new();
+        by_rank.retain(|&i| seen.insert(input[i].url.clone()));
+        let kept: Vec<usize> = kept.iter().map(|&i| i as usize).collect();
+        assert_eq!(kept, by_rank);
+        let mut first_seen: Vec<String> = Vec::new();
+        for x in &input {
+            let o = origin_of(&x.url).into_owned();
+            if !first_seen.contains(&o) {
+                first_seen.push(o);
+            }
+        }
+        assert_eq!(origins, first_seen);
+        assert_eq!(
+            first_seen,
+            [
+                "https://b.example",
+                "https://a.example",
+                "https://c.example"
+            ]
+        );
+        for (i, x) in input.iter().enumerate() {
+            assert_eq!(origins[raw_origin[i] as usize], origin_of(&x.url), "{i}");
+        }
     }
 
     proptest! {
