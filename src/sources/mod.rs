@@ -50,9 +50,13 @@ impl Lastmod {
     pub fn of(t: time::OffsetDateTime) -> Option<Self> {
         // The instant's UTC date must exist (`time` covers years ±9999): checked by range, without the slow
         // offset conversion.
+        Self::from_unix_seconds(t.unix_timestamp())
+    }
+
+    /// The instant `secs` seconds after the Unix epoch, as [`Lastmod::of`] would take it.
+    pub(crate) fn from_unix_seconds(secs: i64) -> Option<Self> {
         const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
         let min = time::Date::MIN.midnight().assume_utc().unix_timestamp();
-        let secs = t.unix_timestamp();
         (min..=MAX)
             .contains(&secs)
             .then(|| std::num::NonZeroI64::new(secs + LASTMOD_BIAS).map(Self))
