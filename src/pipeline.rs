@@ -366,8 +366,11 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     // Before the first call: everything planned is in the backlog, so a crash loses nothing; every accepted
     // batch then leaves the backlog through the journal.
     store.record_forget(&mut state, &changes.gone)?;
-    let all_planned: Vec<PlannedUrl> = plan.taken().chain(plan.deferred()).cloned().collect();
-    store.record_backlog(&mut state, &all_planned, &clock.rfc3339())?;
+    store.record_backlog(
+        &mut state,
+        plan.taken().chain(plan.deferred()),
+        &clock.rfc3339(),
+    )?;
 
     let (batches, plan_deferred) = plan.into_batches();
     let opts = PushOptions {
