@@ -83,6 +83,8 @@ enum Decision {
     Duplicate,
     /// Planned with the backlog.
     Backlog,
+    /// Planned with the backlog, and already taken into the plan.
+    Carried,
     /// New or changed.
     Fresh,
     /// Same fingerprint as accepted.
@@ -176,6 +178,7 @@ pub fn diff(
     {
         // Pass one borrows the assets: mark seen baseline positions, compare fingerprints, match the backlog.
         let mut backlog_pos: FxHashMap<&str, usize> = FxHashMap::default();
+        backlog_pos.reserve(backlog.len());
         for (i, e) in backlog.iter().enumerate() {
             backlog_pos.entry(e.url.as_str()).or_insert(i);
         }
@@ -252,16 +255,34 @@ pub fn diff(
     gone.dedup();
     removed_now.sort_unstable();
 
-    // Pass two: the assets that carry a backlog entry are taken out, the rest filtered in place (a million
-    // assets are not copied into a second vector); the backlog goes first, in its order.
+    // Pass two: the backlog goes first, in its order, each entry as the asset that carries it (taken out of
+    // place) or as recorded; then the rest of the assets, filtered in place (a million assets are not copied
+    // into a second vector, nor a million carriers through a map).
     let mut fresh = assets;
-    let mut carriers: FxHashMap<usize, Asset> = FxHashMap::default();
-    for (i, d) in decision.iter().enumerate() {
-        if *d == Decision::Backlog {
-            carriers.insert(
-                i,
-                std::mem::replace(&mut fresh[i], Asset::new(String::new())),
-            );
+    let mut planned = Vec::new();
+    let mut backlog_seen: FxHashSet<&str> = FxHashSet::default();
+    if !backlog.is_empty() {
+        planned.reserve(backlog.len());
+        backlog_seen.reserve(backlog.len());
+    }
+    for (b, entry) in backlog.iter().enumerate() {
+        if !backlog_seen.insert(entry.url.as_str())
+            || removed_now.binary_search(&entry.url.as_str()).is_ok()
+        {
+            continue;
+        }
+        match carried[b] {
+            Some(i) => {
+                if decision[i] == Decision::Backlog {
+                    // Taken once: the slot left behind is dropped by the filter below.
+                    decision[i] = Decision::Carried;
+                    let mut asset = std::mem::replace(&mut fresh[i], Asset::new(String::new()));
+                    asset.from_backlog = true;
+                    planned.push(asset);
+                }
+            }
+            None if opts.complete => {}
+            None => planned.push(entry.to_planned()),
         }
     }
     let mut at = 0usize;
@@ -271,25 +292,6 @@ pub fn diff(
         a.from_backlog = false;
         keep
     });
-    let mut planned = Vec::new();
-    let mut backlog_seen: FxHashSet<&str> = FxHashSet::default();
-    for (b, entry) in backlog.iter().enumerate() {
-        if !backlog_seen.insert(entry.url.as_str())
-            || removed_now.binary_search(&entry.url.as_str()).is_ok()
-        {
-            continue;
-        }
-        match carried[b] {
-            Some(i) => {
-                if let Some(mut asset) = carriers.remove(&i) {
-                    asset.from_backlog = true;
-                    planned.push(asset);
-                }
-            }
-            None if opts.complete => {}
-            None => planned.push(entry.to_planned()),
-        }
-    }
     // No backlog (the common case): the fresh list is the plan, not copied.
     if planned.is_empty() {
         planned = fresh;
