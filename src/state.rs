@@ -268,6 +268,41 @@ impl State {
             .collect()
     }
 
+    /// Whether the backlog already is `deferred`, entry for entry (so [`State::next_backlog`] would make the
+    /// same one), checked without building a million entries to compare. `false` may still be the same
+    /// backlog (a duplicate in `deferred`): the caller then compares what it builds.
+    fn backlog_is<'p>(&self, deferred: impl Iterator<Item = &'p PlannedUrl>) -> bool {
+        let mut n = 0usize;
+        for p in deferred {
+            let Some(e) = self.backlog.get(n) else {
+                return false;
+            };
+            n += 1;
+            let fingerprint = match &e.fingerprint {
+                Some(f) => {
+                    (p.fingerprint.is_some() || p.lastmod.is_some()) && p.fingerprint_matches(f)
+                }
+                None => p.fingerprint.is_none() && p.lastmod.is_none(),
+            };
+            let lastmod = match (e.lastmod.as_deref(), p.lastmod) {
+                (None, None) => true,
+                (Some(text), Some(l)) => crate::sources::Lastmod::parse(text) == Some(l),
+                _ => false,
+            };
+            // `since` follows: every URL is already there, so each keeps its own.
+            if e.url != p.url
+                || !fingerprint
+                || !lastmod
+                || e.priority != p.priority
+                || e.sitemap_priority != p.sitemap_priority
+                || e.bytes != p.bytes
+            {
+                return false;
+            }
+        }
+        n == self.backlog.len()
+    }
+
     /// Forgets `urls`: their fingerprints and backlog entries (the site no longer has them).
     pub fn forget(&mut self, urls: &[String]) {
         self.apply(Op::Forget {
@@ -1047,9 +1082,13 @@ impl StateStore {
     pub fn record_backlog<'p>(
         &mut self,
         state: &mut State,
-        deferred: impl IntoIterator<Item = &'p PlannedUrl>,
+        deferred: impl IntoIterator<Item = &'p PlannedUrl, IntoIter: Clone>,
         now: &str,
     ) -> Result<()> {
+        let deferred = deferred.into_iter();
+        if state.backlog_is(deferred.clone()) {
+            return Ok(());
+        }
         let entries = state.next_backlog(deferred, now);
         // The same backlog again (a big site's quota-bound run defers what the last one did): nothing to record.
         if entries == state.backlog {
@@ -1684,8 +1723,32 @@ mod tests {
         // The same entries (each keeps its `since`), given as an iterator: no line.
         store.record_backlog(&mut st, [&a, &b, &a], NOW).unwrap();
         assert_eq!(journal_len(), once);
-        // Another order, fingerprint or member is a change.
+        // A sitemap URL (its lastmod is its fingerprint) and a size.
+        let mut c = planned("https://a.example/c", None);
+        c.lastmod = crate::sources::Lastmod::parse("2024-05-06");
+        c.bytes = Some(7);
+        store
+            .record_backlog(&mut st, &[a.clone(), b.clone(), c.clone()], NOW)
+            .unwrap();
+        let with_c = journal_len();
+        assert!(with_c > once);
+        store
+            .record_backlog(&mut st, [&a, &b, &c], "2030-01-01T00:00:00Z")
+            .unwrap();
+        assert_eq!(journal_len(), with_c);
+        // Another size, lastmod, order, fingerprint or member is a change (each case one change from the last).
+        let mut c_bigger = c.clone();
+        c_bigger.bytes = Some(8);
+        let mut c_later = c_bigger.clone();
+        c_later.lastmod = crate::sources::Lastmod::parse("2024-05-07");
+        // A file's fingerprint is its content hash: a lastmod next to it is still part of the entry.
+        let mut a_dated = a.clone();
+        a_dated.lastmod = crate::sources::Lastmod::parse("2024-05-07");
         for next in [
+            vec![a.clone(), b.clone(), c_bigger],
+            vec![a.clone(), b.clone(), c_later],
+            vec![a.clone(), b.clone()],
+            vec![a_dated, b.clone()],
             vec![b.clone(), a.clone()],
             vec![a.clone(), planned("https://a.example/b", Some("b3:B"))],
             vec![a.clone()],
@@ -1699,6 +1762,7 @@ mod tests {
         assert_eq!(loaded, st);
         assert_eq!(loaded.backlog().len(), 1);
         assert_eq!(loaded.backlog()[0].since, "2024-01-01T00:00:00Z");
+        assert_eq!(loaded.backlog()[0].url, "https://a.example/a");
     }
 
     #[cfg(unix)]
