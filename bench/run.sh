@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # prewarm benchmarks (issue 7): whole-process runs of the release binary next to what users would otherwise run.
 #
-#   bench/run.sh            all cases: a b c d e (about 10-15 minutes on a 2-core machine)
+#   bench/run.sh            all cases: a b c d e f (about 12-16 minutes on a 2-core machine)
 #   bench/run.sh a b        a subset
 #   RUNS=10 bench/run.sh a  more runs per command (default 5, after 1 warm-up)
 #   KEEP=1 bench/run.sh     keep the generated inputs (printed path) instead of deleting them
@@ -15,7 +15,7 @@ ROOT="$(dirname "$HERE")"
 RUNS="${RUNS:-5}"
 OUT="${OUT:-/dev/null}"
 CASES=("$@")
-[ ${#CASES[@]} -eq 0 ] && CASES=(a b c d e)
+[ ${#CASES[@]} -eq 0 ] && CASES=(a b c d e f)
 want() { local c; for c in "${CASES[@]}"; do [ "$c" = "$1" ] && return 0; done; return 1; }
 say() { printf '\n== %s\n' "$*" >&2; }
 
@@ -127,7 +127,7 @@ if want a; then
   bench "a gzip ($(mib a.xml.gz))" "zcat | grep -c '<loc>' (floor)" "$fl" "a scan, no parse" -- "zcat a.xml.gz | grep -c '<loc>'"
 fi
 
-if want b || want d; then
+if want b || want d || want f; then
   say "b: generating a sitemap index of 20 × 50,000 URLs (some children gzipped)"
   python3 "$HERE/gen.py" index b 20 50000
 fi
@@ -195,22 +195,39 @@ if want d; then
   echo "d: phases at 1M (medians of $RUNS, prewarm -v): parse+admit ${dc} ms; state load ${dl} ms + diff ${dd} ms + save ${ds} ms = $(python3 -c "print('%.0f' % (float('$dl') + float('$dd') + float('$ds')))") ms" >> "$NOTES"
 fi
 
-if want e; then
-  say "e: 1,000 URLs through the fake CDN, 20 ms per call"
-  python3 "$HERE/gen.py" sitemap e.xml 1000 5
+if want e || want f; then
+  say "starting the fake CDN (20 ms per call)"
   "$P" fake-cdn --port 0 --latency 20ms --per-request 20 --per-day 100000000 > fake.out 2> fake.err &
   FAKE_PID=$!
   for _ in $(seq 50); do grep -q http fake.out 2>/dev/null && break; sleep 0.1; done
   ep="$(grep -o 'http://[^ ]*' fake.out | head -1 || true)"
   if [ -z "$ep" ]; then
     echo "bench: the fake CDN did not start:" >&2; cat fake.err >&2
-    echo "e: not measured: prewarm fake-cdn did not start ($(grep -m1 -i 'panicked\|error' fake.err || true))" >> "$NOTES"
+    echo "e, f: not measured: prewarm fake-cdn did not start ($(grep -m1 -i 'panicked\|error' fake.err || true))" >> "$NOTES"
   else
   export PREWARM_ENDPOINT="$ep" TENCENTCLOUD_SECRET_ID=AKIDfake0000000000000000000000000000 TENCENTCLOUD_SECRET_KEY=fake-secret-key-00000000000000000
+  if want e; then
+  say "e: 1,000 URLs through the fake CDN, 20 ms per call"
+  python3 "$HERE/gen.py" sitemap e.xml 1000 5
   bench "e push 1,000 URLs, 20/call, 20 ms latency" "prewarm --sitemap (real push)" "1000" "" \
     --prepare "rm -rf $W/e" -- "$P -q --sitemap e.xml --state $W/e/state.json"
   echo "e: fake-cdn stats after the runs: $(curl -s "${ep%/}/__fake/stats" 2>/dev/null || echo n/a)" >> "$NOTES"
   echo "e: the floor is 50 calls × 20 ms = 1.00 s" >> "$NOTES"
+  fi
+  if want f; then
+    # A big site's deploys with the default quota: the first real run pushes 1,000 URLs (50 calls) and records
+    # the other 999,000 in the backlog; a later run the same day finds the quota spent and carries the backlog.
+    say "f: the 1M-URL index of (b) pushed for real, 1,000 URLs a day"
+    export PREWARM_PER_DAY=1000
+    bench "f 1M URLs, real push, 1,000/day" "prewarm --sitemap, first run" "1000" "50 calls; 999,000 into the backlog" \
+      --prepare "rm -rf $W/f" -- "$P -q --sitemap b/index.xml --state $W/f/state.json"
+    rm -rf "$W/f1" && cp -a "$W/f" "$W/f1"
+    echo "f: after a first run: state.json $(mib "$W/f1/state.json") ($(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(len(s["backlog"]), "in the backlog")' "$W/f1/state.json"))" >> "$NOTES"
+    bench "f 1M URLs, real push, 1,000/day" "prewarm --sitemap, next run (quota spent)" "0" "carries the backlog" \
+      --prepare "bash -c 'rm -rf $W/f && cp -a $W/f1 $W/f'" -- "$P -q --sitemap b/index.xml --state $W/f/state.json"
+    echo "f: the journal after a next run: $(wc -c < "$W/f/state.json.journal") bytes (the backlog it already has is not written again)" >> "$NOTES"
+    export PREWARM_PER_DAY=100000000
+  fi
   unset PREWARM_ENDPOINT
   fi
 fi
