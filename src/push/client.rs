@@ -99,7 +99,8 @@ pub fn host_header(url: &url::Url) -> String {
 /// token from `TENCENTCLOUD_TOKEN`, `TENCENTCLOUD_SECURITY_TOKEN` or `TENCENTCLOUD_SESSION_TOKEN` (first set wins).
 ///
 /// # Errors
-/// [`Error::Credentials`] naming the missing or empty variable.
+/// [`Error::Credentials`] naming the missing or empty variable, or one whose value holds a control character
+/// (a line break pasted inside: it can't go into a request header); never the value.
 pub fn credentials_from_env(cdn: &CdnSettings) -> Result<Credentials> {
     credentials_from(cdn, |name| std::env::var(name).ok())
 }
@@ -112,9 +113,21 @@ pub fn credentials_from(
     cdn: &CdnSettings,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Credentials> {
+    // Checked here, at start, instead of failing as a header the first call can't send.
+    let clean = |name: &str, what: &str, v: &str| -> Result<()> {
+        if v.chars().any(char::is_control) {
+            return Err(Error::Credentials(format!(
+                "environment variable {name} (the {what}) holds a control character (a line break inside it?)"
+            )));
+        }
+        Ok(())
+    };
     let required = |name: &str, what: &str| -> Result<String> {
         match lookup(name) {
-            Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+            Some(v) if !v.trim().is_empty() => {
+                clean(name, what, v.trim())?;
+                Ok(v.trim().to_string())
+            }
             Some(_) => Err(Error::Credentials(format!(
                 "environment variable {name} (the {what}) is empty"
             ))),
@@ -127,10 +140,12 @@ pub fn credentials_from(
     let secret_key = Secret::new(required(&cdn.secret_key_env, "Tencent Cloud SecretKey")?);
     let token = defaults::TOKEN_ENVS
         .iter()
-        .filter_map(|name| lookup(name))
-        .map(|v| v.trim().to_string())
-        .find(|v| !v.is_empty())
-        .map(Secret::new);
+        .filter_map(|name| Some((*name, lookup(name)?.trim().to_string())))
+        .find(|(_, v)| !v.is_empty());
+    if let Some((name, v)) = &token {
+        clean(name, "session token", v)?;
+    }
+    let token = token.map(|(_, v)| Secret::new(v));
     Ok(Credentials {
         secret_id,
         secret_key,
@@ -359,6 +374,40 @@ mod tests {
             e.to_string().contains("MY_ID") && e.to_string().contains("empty"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_credential_with_a_line_break_inside_is_refused_at_start_without_its_value() {
+        let base = [
+            ("TENCENTCLOUD_SECRET_ID", "AKIDabc"),
+            ("TENCENTCLOUD_SECRET_KEY", "s3cr3tKEYvalue"),
+        ];
+        for (name, value) in [
+            ("TENCENTCLOUD_SECRET_ID", "AKID\nabc"),
+            ("TENCENTCLOUD_SECRET_KEY", "s3cr3t\r\nKEYvalue"),
+            ("TENCENTCLOUD_SESSION_TOKEN", "t0k3n\nXyZ9q"),
+        ] {
+            let mut env: HashMap<&str, &str> = HashMap::from(base);
+            env.insert(name, value);
+            let e = credentials_from(&cdn(), |k| env.get(k).map(|v| (*v).to_string())).unwrap_err();
+            assert!(matches!(e, Error::Credentials(_)), "{e}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains(name) && msg.contains("control character"),
+                "{msg}"
+            );
+            for part in value.split(['\r', '\n']).filter(|p| !p.is_empty()) {
+                assert!(!msg.contains(part), "{msg}");
+            }
+        }
+        // Around the value, a line break is only trimmed.
+        let env: HashMap<&str, &str> = HashMap::from([
+            ("TENCENTCLOUD_SECRET_ID", "AKIDabc\n"),
+            ("TENCENTCLOUD_SECRET_KEY", "\r\ns3cr3tKEYvalue\r\n"),
+            ("TENCENTCLOUD_TOKEN", "tok\n"),
+        ]);
+        let c = credentials_from(&cdn(), |k| env.get(k).map(|v| (*v).to_string())).unwrap();
+        assert_eq!(c.token.as_ref().map(Secret::expose), Some("tok"));
     }
 
     #[test]
