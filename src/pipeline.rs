@@ -212,7 +212,13 @@ pub fn run(settings: &Settings, mode: Mode) -> Result<ExitCode> {
     let writes_state = matches!(mode, Mode::Push | Mode::Baseline);
     let loading = Instant::now();
     let (mut store, mut state) = if writes_state {
-        let (store, state) = StateStore::open(&settings.state.path, settings.state.lock_timeout)?;
+        // Another run may hold the lock for a while (a deploy hook behind another): a signal ends the wait.
+        let stop = || signals.received().is_some();
+        let Some((store, state)) =
+            StateStore::open_unless(&settings.state.path, settings.state.lock_timeout, &stop)?
+        else {
+            return Err(Error::Interrupted(signals.received().unwrap_or(2)));
+        };
         (Some(store), state)
     } else {
         (None, state::load_read_only(&settings.state.path)?)

@@ -925,6 +925,20 @@ impl StateStore {
     /// [`Error::State`] when another run holds the lock past the timeout, or the state is damaged or newer;
     /// [`Error::Io`] when the files can't be read or created.
     pub fn open(path: &Path, lock_timeout: Duration) -> Result<(StateStore, State)> {
+        Self::open_unless(path, lock_timeout, &|| false)?
+            .ok_or_else(|| Error::Runtime("the state lock wait stopped unasked".into()))
+    }
+
+    /// [`StateStore::open`], giving up the wait for another run's lock as soon as `stop` says so (a SIGINT
+    /// while a deploy hook waits): `None` then, with nothing read or written.
+    ///
+    /// # Errors
+    /// As [`StateStore::open`].
+    pub fn open_unless(
+        path: &Path,
+        lock_timeout: Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<(StateStore, State)>> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
@@ -940,8 +954,9 @@ impl StateStore {
         loop {
             match lock.try_lock() {
                 Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if stop() => return Ok(None),
                 Err(fs::TryLockError::WouldBlock) if start.elapsed() < lock_timeout => {
-                    std::thread::sleep(LOCK_POLL)
+                    std::thread::sleep(LOCK_POLL);
                 }
                 Err(fs::TryLockError::WouldBlock) => {
                     return Err(Error::State {
@@ -974,7 +989,7 @@ impl StateStore {
                 .sync_all()
                 .map_err(|e| Error::io(&journal_path, e))?;
         }
-        Ok((
+        Ok(Some((
             StateStore {
                 path: path.to_owned(),
                 journal_path,
@@ -982,7 +997,7 @@ impl StateStore {
                 _lock: lock,
             },
             state,
-        ))
+        )))
     }
 
     /// The state file's path.

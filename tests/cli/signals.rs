@@ -265,3 +265,25 @@ fn a_signal_while_waiting_for_tasks_stops_promptly() {
         "SIGINT took {took:?} to stop the --wait polling (the poll pause was slept out)"
     );
 }
+
+#[test]
+fn a_signal_while_waiting_for_another_runs_lock_stops_at_once() {
+    // A deploy hook queued behind another run waits for the state lock (here up to a minute): Ctrl-C ends the
+    // wait, exit 130, nothing pushed or written.
+    let dir = tempfile::tempdir().unwrap();
+    site(dir.path(), 5, "v3", "\n[state]\nlock_timeout = \"60s\"\n");
+    let fake = slow_fake(Api::V3, 0);
+    let state_dir = dir.path().join(".prewarm");
+    std::fs::create_dir_all(&state_dir).unwrap();
+    let held = std::fs::File::create(state_dir.join("state.json.lock")).unwrap();
+    held.lock().unwrap();
+    let child = spawn(dir.path(), &fake);
+    // Time to start and reach the wait (reading five files); the run can't get past the lock meanwhile.
+    std::thread::sleep(Duration::from_millis(1500));
+    send(&child, "INT");
+    let out = wait_deadline(child, Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(fake.accepted_urls().is_empty());
+    assert!(!state_dir.join("state.json").exists());
+    drop(held);
+}
