@@ -175,13 +175,14 @@ pub fn diff(
     let mut carried: Vec<Option<usize>> = vec![None; backlog.len()];
     let mut gone: Vec<String>;
     let mut removed_now: Vec<&str>;
+    // Each backlog URL → its first entry (a later entry of the same URL is dropped).
+    let mut backlog_pos: FxHashMap<&str, usize> = FxHashMap::default();
+    backlog_pos.reserve(backlog.len());
+    for (i, e) in backlog.iter().enumerate() {
+        backlog_pos.entry(e.url.as_str()).or_insert(i);
+    }
     {
         // Pass one borrows the assets: mark seen baseline positions, compare fingerprints, match the backlog.
-        let mut backlog_pos: FxHashMap<&str, usize> = FxHashMap::default();
-        backlog_pos.reserve(backlog.len());
-        for (i, e) in backlog.iter().enumerate() {
-            backlog_pos.entry(e.url.as_str()).or_insert(i);
-        }
         let mut seen = vec![false; baseline.len()];
         let mut seen_count = 0usize;
         let mut new_urls: FxHashSet<&str> = FxHashSet::default();
@@ -259,14 +260,9 @@ pub fn diff(
     // place) or as recorded; then the rest of the assets, filtered in place (a million assets are not copied
     // into a second vector, nor a million carriers through a map).
     let mut fresh = assets;
-    let mut planned = Vec::new();
-    let mut backlog_seen: FxHashSet<&str> = FxHashSet::default();
-    if !backlog.is_empty() {
-        planned.reserve(backlog.len());
-        backlog_seen.reserve(backlog.len());
-    }
+    let mut planned = Vec::with_capacity(backlog.len());
     for (b, entry) in backlog.iter().enumerate() {
-        if !backlog_seen.insert(entry.url.as_str())
+        if backlog_pos.get(entry.url.as_str()) != Some(&b)
             || removed_now.binary_search(&entry.url.as_str()).is_ok()
         {
             continue;

@@ -467,11 +467,7 @@ fn order(planned: &[PlannedUrl], unique: bool) -> (Vec<u32>, Vec<u32>, Vec<Strin
         })
         .collect();
     let mut raw_origin = left.origin;
-    if renumber.iter().enumerate().all(|(i, &n)| n as usize == i) {
-        raw_origin.extend_from_slice(&right.origin);
-    } else {
-        raw_origin.extend(right.origin.iter().map(|&n| renumber[n as usize]));
-    }
+    raw_origin.extend(right.origin.iter().map(|&n| renumber[n as usize]));
     let (left, right) = (left.keys, right.keys);
     let mut seen: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
     if !unique {

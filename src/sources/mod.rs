@@ -519,9 +519,7 @@ fn fx_hash(url: &str) -> u64 {
 impl Merger {
     /// Room for `n` more assets.
     fn reserve(&mut self, n: usize) {
-        self.collected.assets.reserve(n);
-        let (assets, hash) = (&self.collected.assets, self.hash);
-        self.index.reserve(n, |&i| hash(&assets[i].url));
+        self.reserve_hint(n, n);
     }
 
     /// Room for `n` more assets now, and for `likely` more in all when that can be had: the assets' vector

@@ -6,8 +6,9 @@
 //! URL admission is the caller's ([`crate::url::Domains`]). A document up to 64 MiB is read whole into a
 //! per-thread buffer and scanned by the fast path (`sitemap_scan`), which hands anything unusual to the full
 //! quick-xml reader over the same bytes; a larger one streams through the full reader. An index's children are
-//! read in parallel; [`read_each`] hands each document on, in order, while later ones are still being read. It must never expand a DTD entity, fetch an external entity, follow a child past
-//! `max_sitemap_depth`, or decompress past `max_decompressed_bytes`. An undefined entity (`&lol9;`) is an error
+//! read in parallel; [`read_each`] hands each document on, in order, while later ones are still being read.
+//! It must never expand a DTD entity, fetch an external entity, follow a child past `max_sitemap_depth`, or
+//! decompress past `max_decompressed_bytes`. An undefined entity (`&lol9;`) is an error
 //! with its position: the DTD is skipped unread, so only the five predefined entities and character references
 //! exist. Index children resolve against the index's own location; an absolute child URL in a *local* index (or
 //! local `robots.txt`) is read from the file of the same name next to it when there is one (a build folder's index
@@ -980,37 +981,15 @@ fn lastmod_fast(v: &[u8]) -> Option<Option<crate::sources::Lastmod>> {
         _ if at(4, b'-') && at(7, b'-') => (two(5)?, two(8)?),
         _ => return None,
     };
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > *month_days.get(usize::try_from(month - 1).ok()?)?
-    {
-        return None;
-    }
-    // Days from the epoch of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    // `time`'s calendar checks the date and counts its days; only the text around it is taken apart here.
+    let date = Date::from_calendar_date(
+        i32::try_from(year).ok()?,
+        Month::try_from(u8::try_from(month).ok()?).ok()?,
+        u8::try_from(day).ok()?,
+    )
+    .ok()?;
+    // 2440588 is the Julian day of 1970-01-01.
+    let days = i64::from(date.to_julian_day()) - 2_440_588;
     let mut secs = days * 86_400;
     if v.len() > 10 {
         if !matches!(v[10], b'T' | b't') || !at(13, b':') {
@@ -1200,7 +1179,7 @@ mod tests {
             assert_eq!(fast.flatten(), lastmod_general(v), "{v}");
             assert!(fast.flatten().is_some(), "{v}");
         }
-        // Left to the general path: out-of-range fields, odd shapes, and the instant past 9999 it refuses.
+        // Left to the general path: out-of-range fields and odd shapes. (An instant past 9999 it refuses itself.)
         for v in [
             "2023-02-29",
             "2024-13",
